@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+
+from apps.core.demo import seed_all
+
+
+class Command(BaseCommand):
+    help = "Build the demo world (idempotent). --scale N multiplies the generated volume."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--scale", type=int, default=1, help="volume multiplier (≥ 1)")
+
+    def handle(self, *args: Any, scale: int, **options: Any) -> None:
+        if scale < 1:
+            self.stderr.write("--scale must be 1 or more")
+            raise SystemExit(2)
+        seed_all(scale, log=lambda line: self.stdout.write(line))
+        self.stdout.write(self.style.SUCCESS("Demo data ready."))

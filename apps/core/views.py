@@ -1,0 +1,244 @@
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+
+from apps.core import selectors, services
+from apps.core.forms import ApiTokenForm, AuditFilterForm, LoginForm
+from apps.core.health import health_report
+from apps.core.navigation import cards_for, nav_for
+from apps.core.pagination import InvalidCursor, keyset_page
+from apps.core.roles import Surface
+from apps.core.scoping import visible_unit_ids
+
+SURFACE_TEMPLATES = {
+    Surface.CONSOLE: "core/console_home.html",
+    Surface.SDR: "core/sdr_home.html",
+    Surface.MOBILE: "core/mobile_home.html",
+}
+
+
+def surface_required(surface: str) -> Callable[..., Any]:
+    """Log in, then allow only users whose roles open ``surface`` (others get 403)."""
+
+    def decorator(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
+        @login_required
+        @wraps(view)
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+            if surface not in selectors.user_surfaces(user=request.user):  # type: ignore[arg-type]
+                return render(
+                    request,
+                    "core/forbidden.html",
+                    {"surface": Surface(surface).label},
+                    status=403,
+                )
+            request.surface = surface  # type: ignore[attr-defined]
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+def page_units(request: HttpRequest, permission: str = "core.view_unit") -> set[int]:
+    """Units this page shows: the unit switcher's pick, within what the user may see."""
+    return selectors.scoped_units(
+        user=request.user,  # type: ignore[arg-type]
+        selected=request.session.get("unit"),
+        permission=permission,
+    )
+
+
+def surface_context(request: HttpRequest, surface: str, **extra: Any) -> dict[str, Any]:
+    return {"surface": surface, "nav": nav_for(request, surface), **extra}
+
+
+class LoginView(auth_views.LoginView):
+    form_class = LoginForm
+    template_name = "core/login.html"
+    redirect_authenticated_user = True
+
+    def form_invalid(self, form: LoginForm) -> HttpResponse:  # type: ignore[override]
+        response = super().form_invalid(form)
+        if getattr(form, "locked", False):
+            response.status_code = 429
+        return response
+
+
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    if not request.user.is_authenticated:
+        return redirect("core:login")
+    landing = selectors.landing_surface(user=request.user)  # type: ignore[arg-type]
+    if landing is None:
+        return render(request, "core/no_role.html", status=200)
+    return redirect({"console": "core:console-home", "sdr": "core:sdr-home", "mobile": "core:mobile-home"}[landing])
+
+
+def _surface_home(request: HttpRequest, surface: str) -> HttpResponse:
+    unit_ids = page_units(request)
+    context = surface_context(
+        request,
+        surface,
+        cards=cards_for(surface, request, unit_ids),
+        memberships=selectors.memberships_of(user=request.user),  # type: ignore[arg-type]
+    )
+    if surface == Surface.CONSOLE and visible_unit_ids(request.user, "core.view_audit"):
+        context["recent_audit"] = selectors.recent_audit(user=request.user)  # type: ignore[arg-type]
+    return render(request, SURFACE_TEMPLATES[Surface(surface)], context)
+
+
+@surface_required(Surface.CONSOLE)
+def console_home(request: HttpRequest) -> HttpResponse:
+    return _surface_home(request, Surface.CONSOLE)
+
+
+@surface_required(Surface.SDR)
+def sdr_home(request: HttpRequest) -> HttpResponse:
+    return _surface_home(request, Surface.SDR)
+
+
+@surface_required(Surface.MOBILE)
+def mobile_home(request: HttpRequest) -> HttpResponse:
+    return _surface_home(request, Surface.MOBILE)
+
+
+@login_required
+@require_POST
+def unit_switch(request: HttpRequest) -> HttpResponse:
+    raw = request.POST.get("unit", "")
+    if raw in ("", "all"):
+        request.session.pop("unit", None)
+    else:
+        try:
+            unit_id = int(raw)
+        except ValueError:
+            raise Http404 from None
+        if unit_id not in visible_unit_ids(request.user) and not request.user.is_superuser:
+            raise Http404
+        request.session["unit"] = unit_id
+    target = request.POST.get("next") or reverse("core:home")
+    if not url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
+        target = reverse("core:home")
+    return redirect(target)
+
+
+def _day_start(day: dt.date | None) -> dt.datetime | None:
+    if day is None:
+        return None
+    return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
+
+
+@surface_required(Surface.CONSOLE)
+def audit_list(request: HttpRequest) -> HttpResponse:
+    if not (request.user.is_superuser or visible_unit_ids(request.user, "core.view_audit")):
+        return render(request, "core/forbidden.html", {"surface": _("Audit log")}, status=403)
+    form = AuditFilterForm(request.GET or None)
+    filters = selectors.AuditFilters()
+    if form.is_valid():
+        until = form.cleaned_data["until"]
+        filters = selectors.AuditFilters(
+            action=form.cleaned_data["action"],
+            actor=form.cleaned_data["actor"],
+            since=_day_start(form.cleaned_data["since"]),
+            until=_day_start(until + dt.timedelta(days=1)) if until else None,
+        )
+    qs = selectors.audit_log_list(
+        user=request.user,  # type: ignore[arg-type]
+        filters=filters,
+        unit_ids=page_units(request, "core.view_audit"),
+    )
+    try:
+        page = keyset_page(qs, cursor=request.GET.get("cursor"), size=50)
+    except InvalidCursor:
+        messages.warning(request, _("That page link is no longer valid; showing the newest entries."))
+        page = keyset_page(qs, size=50)
+    context = surface_context(request, Surface.CONSOLE, form=form, page=page)
+    template = "core/partials/_audit_rows.html" if request.htmx else "core/audit_list.html"  # type: ignore[attr-defined]
+    return render(request, template, context)
+
+
+@surface_required(Surface.CONSOLE)
+def team(request: HttpRequest) -> HttpResponse:
+    members = selectors.team_members(user=request.user, unit_ids=page_units(request, "core.view_members"))  # type: ignore[arg-type]
+    return render(request, "core/team.html", surface_context(request, Surface.CONSOLE, members=members))
+
+
+@surface_required(Surface.CONSOLE)
+def token_list(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    new_secret = None
+    form = ApiTokenForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        expires = form.cleaned_data["expires_at"]
+        try:
+            token, new_secret = services.api_token_create(
+                user=user,  # type: ignore[arg-type]
+                name=form.cleaned_data["name"],
+                expires_at=_day_start(expires + dt.timedelta(days=1)) if expires else None,
+                acting_user=user,  # type: ignore[arg-type]
+            )
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                form.add_error(field if field in form.fields else None, errors)
+        else:
+            form = ApiTokenForm()
+            messages.success(request, _("Token “%(name)s” created.") % {"name": token.name})
+    tokens = selectors.api_tokens_of(user=user)  # type: ignore[arg-type]
+    context = surface_context(
+        request, Surface.CONSOLE, form=form, tokens=tokens, new_secret=new_secret,
+        api_base=request.build_absolute_uri("/api/v1/"),
+    )
+    return render(request, "core/tokens.html", context, status=400 if form.errors else 200)
+
+
+@surface_required(Surface.CONSOLE)
+@require_POST
+def token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
+    # Only your own tokens: anyone else's id is simply "not found".
+    token = selectors.api_tokens_of(user=request.user).filter(pk=pk).first()  # type: ignore[arg-type]
+    if token is None:
+        raise Http404
+    services.api_token_revoke(token=token, acting_user=request.user)  # type: ignore[arg-type]
+    messages.success(request, _("Token “%(name)s” revoked; it no longer works.") % {"name": token.name})
+    return redirect("core:tokens")
+
+
+@never_cache
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    report, healthy = health_report()
+    return JsonResponse(report, status=200 if healthy else 503)
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if request.path.startswith("/api/"):
+        from apps.core.api_errors import api_not_found
+
+        return api_not_found(request, exception)
+    return render(request, "404.html", status=404)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    if request.path.startswith("/api/"):
+        from apps.core.api_errors import json_error
+
+        return json_error(request, 500, "server_error", _("Something went wrong on our side."))
+    return render(request, "500.html", status=500)
+
+
