@@ -13,7 +13,7 @@ the environment, so the children never start servers of their own.
 from __future__ import annotations
 
 import os
-import socket
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,8 @@ _handles: dict[str, Any] = {}
 
 def embedded_postgres_url(database: str = DEFAULT_DB_NAME) -> str:
     """Start (or join) the embedded PostgreSQL and return a URL for ``database``."""
+    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", database):
+        raise ServiceError(f"LEADLOOP_DB_NAME must be a plain lower-case name (got {database!r})")
     if "pg" not in _handles:
         import warnings
 
@@ -55,7 +57,8 @@ def embedded_postgres_url(database: str = DEFAULT_DB_NAME) -> str:
         # serialise the first start ourselves.
         with FileLock(str(data_dir() / "pg.lock"), timeout=120):
             server = pgserver.get_server(pgdata, cleanup_mode="stop")
-            exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")
+            # ``database`` is a checked identifier (above), so formatting it in is safe.
+            exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")  # noqa: S608
             if "(1 row)" not in exists:
                 server.psql(f'CREATE DATABASE "{database}";')
         _handles["pg"] = server
@@ -141,7 +144,7 @@ def check_redis(url: str, *, from_env: bool, timeout: float = 3) -> None:
     source = "REDIS_URL" if from_env else "the embedded Redis (REDIS_URL unset)"
     try:
         redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout).ping()
-    except (redis.RedisError, socket.error, ValueError) as exc:
+    except (OSError, redis.RedisError, ValueError) as exc:
         raise ServiceError(f"{source}: cannot connect to Redis: {exc}") from exc
 
 

@@ -49,10 +49,9 @@ TESTING = env_bool("LEADLOOP_TESTING", False) or "pytest" in sys.modules
 SECRET_KEY = env_str("SECRET_KEY")
 if not SECRET_KEY:
     if not (DEBUG or TESTING):
-        services.fail(
-            services.ServiceError("SECRET_KEY is unset; set it to a long random string")
-        )
-    SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production-0123456789abcdef"
+        services.fail(services.ServiceError("SECRET_KEY is unset; set it to a long random string"))
+    # Only with DEBUG or under tests; check --deploy refuses it.
+    SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production-0123456789abcdef"  # noqa: S105
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if DEBUG or TESTING else "")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
@@ -166,6 +165,9 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# WhiteNoise warns on every start when STATIC_ROOT is missing (make run and tests never
+# collect static files; they are served from the finders).
+STATIC_ROOT.mkdir(exist_ok=True)
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT") or services.data_dir() / "media")
 STORAGES = {
@@ -276,6 +278,13 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "core-heartbeat": {"task": "core.heartbeat", "schedule": 60.0},
 }
+
+if TESTING:
+    # Several test processes (xdist workers, a second checkout) share one Redis: keep their
+    # cache keys and task queues apart.
+    _run = f"{os.environ.get('PYTEST_XDIST_WORKER', 'main')}-{os.getpid()}"
+    CACHES["default"]["KEY_PREFIX"] = f"test-{_run}"
+    CELERY_TASK_DEFAULT_QUEUE = f"test-{_run}"
 
 # --- Logging ----------------------------------------------------------------------------
 

@@ -84,7 +84,10 @@ class MembershipAdmin(ScopedAdmin):
 
     def save_model(self, request: HttpRequest, obj: Membership, form: Any, change: bool) -> None:
         services.membership_set(
-            user=obj.user, unit=obj.unit, role=obj.role, acting_user=request.user  # type: ignore[arg-type]
+            user=obj.user,
+            unit=obj.unit,
+            role=obj.role,
+            acting_user=request.user,  # type: ignore[arg-type]
         )
 
     def delete_model(self, request: HttpRequest, obj: Membership) -> None:
@@ -114,8 +117,15 @@ class AuditLogAdmin(ScopedAdmin):
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(ScopedAdmin):
-    list_display = ["name", "user", "key_prefix", "created_at", "last_used_at", "expires_at",
-                    "revoked_at"]
+    list_display = [
+        "name",
+        "user",
+        "key_prefix",
+        "created_at",
+        "last_used_at",
+        "expires_at",
+        "revoked_at",
+    ]
     list_filter = [("revoked_at", admin.EmptyFieldListFilter), "created_at"]
     search_fields = ["name", "key_prefix", "user__username"]
     autocomplete_fields = ["user"]

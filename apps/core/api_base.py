@@ -2,8 +2,9 @@
 
 ``ScopedViewSet.get_queryset`` is final: it starts from
 ``Model.objects.visible_to(request.user, read_permission)`` (the class ``queryset`` only
-names the model) and hands that to ``scope_queryset`` for narrowing and select_related. A subclass that overrides ``get_queryset`` fails at
-import time, unless it names its reason ``dangerously_unscoped = "why"``.
+names the model) and hands that to ``scope_queryset`` for narrowing and select_related.
+A subclass that overrides ``get_queryset`` fails at import time, unless it names its
+reason ``dangerously_unscoped = "why"``.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from typing import Any, ClassVar
 
 from django.db import models
 from rest_framework import permissions, serializers, viewsets
-from rest_framework.request import Request
 
 from apps.core.models import BusinessUnit
 from apps.core.scoping import DEFAULT_PERMISSION, visible_unit_ids
@@ -24,7 +24,6 @@ class ScopedViewSetMixin:
     write_permission: ClassVar[str | None] = None
     dangerously_unscoped: ClassVar[str] = ""
     queryset: Any
-    request: Request
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -36,7 +35,7 @@ class ScopedViewSetMixin:
 
     def get_queryset(self) -> models.QuerySet[Any]:
         model = self.queryset.model
-        scoped = model.objects.visible_to(self.request.user, self.read_permission)
+        scoped = model.objects.visible_to(self.request.user, self.read_permission)  # type: ignore[attr-defined]
         return self.scope_queryset(scoped)
 
     def scope_queryset(self, queryset: models.QuerySet[Any]) -> models.QuerySet[Any]:
@@ -44,7 +43,8 @@ class ScopedViewSetMixin:
         return queryset
 
     def writable_unit_ids(self) -> frozenset[int]:
-        return visible_unit_ids(self.request.user, self.write_permission or self.read_permission)
+        user = self.request.user  # type: ignore[attr-defined]
+        return visible_unit_ids(user, self.write_permission or self.read_permission)
 
 
 class ScopedReadOnlyViewSet(ScopedViewSetMixin, viewsets.ReadOnlyModelViewSet):  # type: ignore[misc]

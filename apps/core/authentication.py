@@ -35,7 +35,6 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
         return 'Bearer realm="api"'
 
 
-
 def _register_schema_extension() -> Any:
     from drf_spectacular.extensions import OpenApiAuthenticationExtension
 

@@ -15,7 +15,7 @@ from apps.core import services
 from apps.core.models import BusinessUnit, Membership, User
 from apps.core.roles import Role
 
-DEMO_PASSWORD = "leadloop-demo"
+DEMO_PASSWORD = "leadloop-demo"  # noqa: S105 - printed by make run, demo only
 SYSTEM = services.SystemActor("seed_demo")
 
 GROUP = ("hualan", "华澜科技集团", "Hualan Technology Group")
@@ -69,7 +69,9 @@ def register_demo(order: int, name: str) -> Callable[[DemoStep], DemoStep]:
 def _unit(code: str, name: str, parent: BusinessUnit | None) -> BusinessUnit:
     unit = BusinessUnit.objects.dangerously_unscoped().filter(code=code).first()
     if unit is None:
-        unit = services.business_unit_create(name=name, code=code, parent=parent, acting_user=SYSTEM)
+        unit = services.business_unit_create(
+            name=name, code=code, parent=parent, acting_user=SYSTEM
+        )
     return unit
 
 

@@ -34,7 +34,10 @@ def team_card(request: HttpRequest, unit_ids: set[int]) -> Card:
         value=sum(counts.values()),
         hint=_("People with a role in the units shown"),
         url=reverse("core:team"),
-        empty=_("Nobody has a role in these units yet. An administrator adds people in Admin → Memberships."),
+        empty=_(
+            "Nobody has a role in these units yet. "
+            "An administrator adds people in Admin → Memberships."
+        ),
         action_label=_("Open admin"),
         action_url="/admin/core/membership/",
         breakdown=[(Role(role).label, n) for role, n in sorted(counts.items())],
@@ -71,7 +74,11 @@ def token_card(request: HttpRequest, unit_ids: set[int]) -> Card:
 
 
 def _role_card(
-    request: HttpRequest, unit_ids: set[int], roles: tuple[str, ...], title: object, hint: object,
+    request: HttpRequest,
+    unit_ids: set[int],
+    roles: tuple[str, ...],
+    title: object,
+    hint: object,
     empty: object,
 ) -> Card:
     counts = selectors.role_counts(user=_user(request), unit_ids=unit_ids)
@@ -87,7 +94,10 @@ def _role_card(
 @register_card(Surface.SDR, order=900)
 def sdr_team_card(request: HttpRequest, unit_ids: set[int]) -> Card:
     return _role_card(
-        request, unit_ids, (Role.SDR,), _("SDRs in your units"),
+        request,
+        unit_ids,
+        (Role.SDR,),
+        _("SDRs in your units"),
         _("Colleagues who share the qualification work"),
         _("You are the only SDR here; every lead handed to these units comes to you."),
     )
@@ -96,16 +106,25 @@ def sdr_team_card(request: HttpRequest, unit_ids: set[int]) -> Card:
 @register_card(Surface.SDR, order=910)
 def sdr_sales_card(request: HttpRequest, unit_ids: set[int]) -> Card:
     return _role_card(
-        request, unit_ids, (Role.SALES, Role.SALES_MANAGER), _("Sales you hand off to"),
+        request,
+        unit_ids,
+        (Role.SALES, Role.SALES_MANAGER),
+        _("Sales you hand off to"),
         _("Salespeople and managers who accept your MQLs"),
-        _("No salesperson has a role in these units yet, so qualified leads have nobody to go to. Ask an administrator to add one."),
+        _(
+            "No salesperson has a role in these units yet, so qualified leads have nobody "
+            "to go to. Ask an administrator to add one."
+        ),
     )
 
 
 @register_card(Surface.MOBILE, order=900)
 def mobile_team_card(request: HttpRequest, unit_ids: set[int]) -> Card:
     return _role_card(
-        request, unit_ids, (Role.SALES, Role.SALES_MANAGER), _("Your sales team"),
+        request,
+        unit_ids,
+        (Role.SALES, Role.SALES_MANAGER),
+        _("Your sales team"),
         _("Salespeople and managers in your units"),
         _("No salespeople in these units yet."),
     )
@@ -114,7 +133,10 @@ def mobile_team_card(request: HttpRequest, unit_ids: set[int]) -> Card:
 @register_card(Surface.MOBILE, order=910)
 def mobile_sdr_card(request: HttpRequest, unit_ids: set[int]) -> Card:
     return _role_card(
-        request, unit_ids, (Role.SDR,), _("SDRs who qualify for you"),
+        request,
+        unit_ids,
+        (Role.SDR,),
+        _("SDRs who qualify for you"),
         _("They call, qualify and hand MQLs to you"),
         _("No SDR in these units: leads reach you straight from marketing."),
     )

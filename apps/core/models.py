@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import hashlib
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser, UserManager
@@ -12,9 +12,6 @@ from django.utils.translation import gettext_lazy as _
 
 from apps.core.roles import Role
 from apps.core.scoping import ScopedQuerySet
-
-if TYPE_CHECKING:
-    from django.db.models.manager import RelatedManager
 
 
 class BusinessUnit(models.Model):
@@ -41,9 +38,6 @@ class BusinessUnit(models.Model):
 
     objects = ScopedQuerySet.as_manager()
     scope_field = "id"
-
-    if TYPE_CHECKING:
-        units: RelatedManager[BusinessUnit]
 
     class Meta:
         verbose_name = _("business unit")
@@ -104,9 +98,6 @@ class User(AbstractUser):
     )
 
     objects: ClassVar[LeadLoopUserManager] = LeadLoopUserManager()  # type: ignore[assignment]
-
-    if TYPE_CHECKING:
-        memberships: RelatedManager[Membership]
 
     class Meta:
         verbose_name = _("user")

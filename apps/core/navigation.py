@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.http import HttpRequest
 from django.urls import reverse
@@ -56,7 +57,7 @@ def register_nav(item: NavItem) -> None:
         _NAV.append(item)
 
 
-def nav_for(request: HttpRequest, surface: str) -> list[dict[str, object]]:
+def nav_for(request: HttpRequest, surface: str) -> list[dict[str, Any]]:
     user = request.user
     items = []
     current = request.path

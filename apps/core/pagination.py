@@ -68,7 +68,8 @@ def _after(fields: list[str], values: list[Any], descending: bool) -> Q:
         return Q(**{f"{fields[0]}__{op}": values[0]})
     head, rest = fields[0], fields[1:]
     return Q(**{f"{head}__{eq_op}": values[0]}) & (
-        Q(**{f"{head}__{op}": values[0]}) | (Q(**{head: values[0]}) & _after(rest, values[1:], descending))
+        Q(**{f"{head}__{op}": values[0]})
+        | (Q(**{head: values[0]}) & _after(rest, values[1:], descending))
     )
 
 
@@ -88,7 +89,7 @@ def _parse_values(model: type[models.Model], fields: list[str], raw: list[Any]) 
         field = model._meta.get_field("id" if name == "pk" else name)
         try:
             parsed.append(field.to_python(value))  # type: ignore[union-attr]
-        except Exception as exc:  # noqa: BLE001 - any parse failure is a bad cursor
+        except Exception as exc:
             raise InvalidCursor("cursor is not valid") from exc
     return parsed
 
@@ -115,7 +116,9 @@ def keyset_page(
         has_more = len(rows) > size
         items = list(reversed(rows[:size]))
         next_cursor = _encode(_row_values(items[-1], fields), "n") if items else None
-        previous_cursor = _encode(_row_values(items[0], fields), "p") if items and has_more else None
+        previous_cursor = (
+            _encode(_row_values(items[0], fields), "p") if items and has_more else None
+        )
         return KeysetPage(items, next_cursor, previous_cursor)
     rows = list(queryset.order_by(*ordering)[: size + 1])
     has_more = len(rows) > size

@@ -11,7 +11,7 @@ any other way.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
 
 from django.db import models
 from django.db.models import Q
@@ -65,12 +65,10 @@ class ScopedQuerySet(models.QuerySet[_M], Generic[_M]):
         field = getattr(self.model, "scope_field", "unit")
         return Q(**{f"{field}__in": list(unit_ids)})
 
-    def for_units(self, unit_ids: Iterable[int]) -> ScopedQuerySet[_M]:
+    def for_units(self, unit_ids: Iterable[int]) -> Self:
         return self.filter(self.scope_q(unit_ids))
 
-    def visible_to(
-        self, user: User | Any, permission: str = DEFAULT_PERMISSION
-    ) -> ScopedQuerySet[_M]:
+    def visible_to(self, user: User | Any, permission: str = DEFAULT_PERMISSION) -> Self:
         if getattr(user, "is_superuser", False) and user.is_active:
             return self.all()
         ids = visible_unit_ids(user, permission)
@@ -78,6 +76,6 @@ class ScopedQuerySet(models.QuerySet[_M], Generic[_M]):
             return self.none()
         return self.for_units(ids)
 
-    def dangerously_unscoped(self) -> ScopedQuerySet[_M]:
+    def dangerously_unscoped(self) -> Self:
         """Every row, whoever asks. For system jobs and migrations, never for a person."""
         return self.all()

@@ -133,7 +133,9 @@ def active_token_count(*, user: User) -> int:
     return ApiToken.objects.dangerously_unscoped().filter(user=user).active().count()
 
 
-def scoped_units(*, user: User, selected: int | None, permission: str = "core.view_unit") -> set[int]:
+def scoped_units(
+    *, user: User, selected: int | None, permission: str = "core.view_unit"
+) -> set[int]:
     """The units a page shows: the one picked in the unit switcher, or all visible ones."""
     visible = set(visible_unit_ids(user, permission))
     if user.is_superuser and not visible:

@@ -30,16 +30,35 @@ class MeSerializer(serializers.ModelSerializer[User]):
 
     class Meta:
         model = User
-        fields = ["id", "username", "display_name", "email", "language", "time_zone",
-                  "memberships", "surfaces"]
+        fields = [
+            "id",
+            "username",
+            "display_name",
+            "email",
+            "language",
+            "time_zone",
+            "memberships",
+            "surfaces",
+        ]
         read_only_fields = fields
 
 
 class AuditLogSerializer(serializers.ModelSerializer[AuditLog]):
     class Meta:
         model = AuditLog
-        fields = ["id", "created_at", "actor", "actor_label", "action", "unit", "object_type",
-                  "object_id", "object_repr", "before", "after"]
+        fields = [
+            "id",
+            "created_at",
+            "actor",
+            "actor_label",
+            "action",
+            "unit",
+            "object_type",
+            "object_id",
+            "object_repr",
+            "before",
+            "after",
+        ]
         read_only_fields = fields
 
 
@@ -48,10 +67,24 @@ class ApiTokenSerializer(serializers.ModelSerializer[ApiToken]):
 
     class Meta:
         model = ApiToken
-        fields = ["id", "name", "key_prefix", "created_at", "last_used_at", "expires_at",
-                  "revoked_at", "is_active"]
-        read_only_fields = ["id", "key_prefix", "created_at", "last_used_at", "revoked_at",
-                            "is_active"]
+        fields = [
+            "id",
+            "name",
+            "key_prefix",
+            "created_at",
+            "last_used_at",
+            "expires_at",
+            "revoked_at",
+            "is_active",
+        ]
+        read_only_fields = [
+            "id",
+            "key_prefix",
+            "created_at",
+            "last_used_at",
+            "revoked_at",
+            "is_active",
+        ]
 
 
 class ApiTokenCreatedSerializer(ApiTokenSerializer):

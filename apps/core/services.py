@@ -76,9 +76,7 @@ def business_unit_create(
 
 
 @transaction.atomic
-def membership_set(
-    *, user: User, unit: BusinessUnit, role: str, acting_user: Actor
-) -> Membership:
+def membership_set(*, user: User, unit: BusinessUnit, role: str, acting_user: Actor) -> Membership:
     """Give ``user`` ``role`` in ``unit`` (one role per unit: a second call changes it)."""
     if role not in Role.values:
         raise ValidationError({"role": _("Unknown role %(role)s.") % {"role": role}})

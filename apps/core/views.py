@@ -3,12 +3,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from functools import wraps
-from typing import Any
+from typing import Any, cast
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -21,10 +21,17 @@ from django.views.decorators.http import require_GET, require_POST
 from apps.core import selectors, services
 from apps.core.forms import ApiTokenForm, AuditFilterForm, LoginForm
 from apps.core.health import health_report
+from apps.core.models import User
 from apps.core.navigation import cards_for, nav_for
 from apps.core.pagination import InvalidCursor, keyset_page
 from apps.core.roles import Surface
 from apps.core.scoping import visible_unit_ids
+
+
+def user_of(request: HttpRequest) -> User:
+    """The signed-in user (views here are all behind login)."""
+    return cast(User, request.user)
+
 
 SURFACE_TEMPLATES = {
     Surface.CONSOLE: "core/console_home.html",
@@ -40,7 +47,7 @@ def surface_required(surface: str) -> Callable[..., Any]:
         @login_required
         @wraps(view)
         def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-            if surface not in selectors.user_surfaces(user=request.user):  # type: ignore[arg-type]
+            if surface not in selectors.user_surfaces(user=user_of(request)):  # type: ignore[arg-type]
                 return render(
                     request,
                     "core/forbidden.html",
@@ -58,7 +65,7 @@ def surface_required(surface: str) -> Callable[..., Any]:
 def page_units(request: HttpRequest, permission: str = "core.view_unit") -> set[int]:
     """Units this page shows: the unit switcher's pick, within what the user may see."""
     return selectors.scoped_units(
-        user=request.user,  # type: ignore[arg-type]
+        user=user_of(request),
         selected=request.session.get("unit"),
         permission=permission,
     )
@@ -84,10 +91,14 @@ class LoginView(auth_views.LoginView):
 def home(request: HttpRequest) -> HttpResponse:
     if not request.user.is_authenticated:
         return redirect("core:login")
-    landing = selectors.landing_surface(user=request.user)  # type: ignore[arg-type]
+    landing = selectors.landing_surface(user=user_of(request))  # type: ignore[arg-type]
     if landing is None:
         return render(request, "core/no_role.html", status=200)
-    return redirect({"console": "core:console-home", "sdr": "core:sdr-home", "mobile": "core:mobile-home"}[landing])
+    return redirect(
+        {"console": "core:console-home", "sdr": "core:sdr-home", "mobile": "core:mobile-home"}[
+            landing
+        ]
+    )
 
 
 def _surface_home(request: HttpRequest, surface: str) -> HttpResponse:
@@ -96,10 +107,10 @@ def _surface_home(request: HttpRequest, surface: str) -> HttpResponse:
         request,
         surface,
         cards=cards_for(surface, request, unit_ids),
-        memberships=selectors.memberships_of(user=request.user),  # type: ignore[arg-type]
+        memberships=selectors.memberships_of(user=user_of(request)),  # type: ignore[arg-type]
     )
     if surface == Surface.CONSOLE and visible_unit_ids(request.user, "core.view_audit"):
-        context["recent_audit"] = selectors.recent_audit(user=request.user)  # type: ignore[arg-type]
+        context["recent_audit"] = selectors.recent_audit(user=user_of(request))  # type: ignore[arg-type]
     return render(request, SURFACE_TEMPLATES[Surface(surface)], context)
 
 
@@ -159,14 +170,16 @@ def audit_list(request: HttpRequest) -> HttpResponse:
             until=_day_start(until + dt.timedelta(days=1)) if until else None,
         )
     qs = selectors.audit_log_list(
-        user=request.user,  # type: ignore[arg-type]
+        user=user_of(request),
         filters=filters,
         unit_ids=page_units(request, "core.view_audit"),
     )
     try:
         page = keyset_page(qs, cursor=request.GET.get("cursor"), size=50)
     except InvalidCursor:
-        messages.warning(request, _("That page link is no longer valid; showing the newest entries."))
+        messages.warning(
+            request, _("That page link is no longer valid; showing the newest entries.")
+        )
         page = keyset_page(qs, size=50)
     context = surface_context(request, Surface.CONSOLE, form=form, page=page)
     template = "core/partials/_audit_rows.html" if request.htmx else "core/audit_list.html"  # type: ignore[attr-defined]
@@ -175,8 +188,12 @@ def audit_list(request: HttpRequest) -> HttpResponse:
 
 @surface_required(Surface.CONSOLE)
 def team(request: HttpRequest) -> HttpResponse:
-    members = selectors.team_members(user=request.user, unit_ids=page_units(request, "core.view_members"))  # type: ignore[arg-type]
-    return render(request, "core/team.html", surface_context(request, Surface.CONSOLE, members=members))
+    members = selectors.team_members(
+        user=user_of(request), unit_ids=page_units(request, "core.view_members")
+    )  # type: ignore[arg-type]
+    return render(
+        request, "core/team.html", surface_context(request, Surface.CONSOLE, members=members)
+    )
 
 
 @surface_required(Surface.CONSOLE)
@@ -201,7 +218,11 @@ def token_list(request: HttpRequest) -> HttpResponse:
             messages.success(request, _("Token “%(name)s” created.") % {"name": token.name})
     tokens = selectors.api_tokens_of(user=user)  # type: ignore[arg-type]
     context = surface_context(
-        request, Surface.CONSOLE, form=form, tokens=tokens, new_secret=new_secret,
+        request,
+        Surface.CONSOLE,
+        form=form,
+        tokens=tokens,
+        new_secret=new_secret,
         api_base=request.build_absolute_uri("/api/v1/"),
     )
     return render(request, "core/tokens.html", context, status=400 if form.errors else 200)
@@ -211,11 +232,13 @@ def token_list(request: HttpRequest) -> HttpResponse:
 @require_POST
 def token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     # Only your own tokens: anyone else's id is simply "not found".
-    token = selectors.api_tokens_of(user=request.user).filter(pk=pk).first()  # type: ignore[arg-type]
+    token = selectors.api_tokens_of(user=user_of(request)).filter(pk=pk).first()  # type: ignore[arg-type]
     if token is None:
         raise Http404
-    services.api_token_revoke(token=token, acting_user=request.user)  # type: ignore[arg-type]
-    messages.success(request, _("Token “%(name)s” revoked; it no longer works.") % {"name": token.name})
+    services.api_token_revoke(token=token, acting_user=user_of(request))  # type: ignore[arg-type]
+    messages.success(
+        request, _("Token “%(name)s” revoked; it no longer works.") % {"name": token.name}
+    )
     return redirect("core:tokens")
 
 
@@ -240,5 +263,3 @@ def server_error(request: HttpRequest) -> HttpResponse:
 
         return json_error(request, 500, "server_error", _("Something went wrong on our side."))
     return render(request, "500.html", status=500)
-
-

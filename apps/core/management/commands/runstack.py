@@ -31,9 +31,7 @@ class Command(BaseCommand):
         parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
         parser.add_argument("--port", default=os.environ.get("PORT", "8000"))
         parser.add_argument("--no-demo", action="store_true", help="skip the demo data")
-        parser.add_argument(
-            "--check-only", action="store_true", help="check the services and exit"
-        )
+        parser.add_argument("--check-only", action="store_true", help="check the services and exit")
 
     def handle(self, *args: Any, **options: Any) -> None:
         db = settings.DATABASES["default"]
@@ -62,8 +60,20 @@ class Command(BaseCommand):
         address = f"{options['host']}:{options['port']}"
         commands = {
             "web": [python, "manage.py", "runserver", address, "--noreload"],
-            "worker": [python, "-m", "celery", "-A", "config", "worker", "--loglevel", "INFO",
-                       "--concurrency", "2", "--hostname", "leadloop@%h"],
+            "worker": [
+                python,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "--loglevel",
+                "INFO",
+                "--concurrency",
+                "2",
+                "--hostname",
+                "leadloop@%h",
+            ],
             "beat": [python, "-m", "celery", "-A", "config", "beat", "--loglevel", "INFO"],
         }
         children: dict[str, subprocess.Popen[bytes]] = {}
@@ -104,7 +114,8 @@ class Command(BaseCommand):
             self.stdout.write("Stopped.")
 
     def _banner(self, host: str, port: str) -> None:
-        shown = "localhost" if host in {"127.0.0.1", "0.0.0.0"} else host
+        all_interfaces = "0.0.0.0"  # noqa: S104 - only to print a clickable URL
+        shown = "localhost" if host in {"127.0.0.1", all_interfaces} else host
         url = f"http://{shown}:{port}/"
         lines = [
             "",
@@ -113,6 +124,8 @@ class Command(BaseCommand):
             f"  Demo logins (password: {DEMO_PASSWORD}):",
         ]
         for p in PERSONAS:
-            lines.append(f"    {p.username:<9} {p.role:<14} {p.unit_code:<10} → {SURFACE_PATHS[p.surface]}")
+            lines.append(
+                f"    {p.username:<9} {p.role:<14} {p.unit_code:<10} → {SURFACE_PATHS[p.surface]}"
+            )
         lines += ["  Press Ctrl-C to stop web, worker and beat.", ""]
         self.stdout.write("\n".join(lines))

@@ -1,0 +1,78 @@
+"""World fixtures: a group with two units and a person for every role.
+
+``world.a`` and ``world.b`` are sibling units of ``world.group``; ``world.<role>`` holds
+that role in unit A only, and ``world.group_admin`` administers the whole group.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.core.cache import cache
+from rest_framework.test import APIClient
+
+from apps.core.models import BusinessUnit, User
+from apps.core.roles import Role
+from tests.factories import GroupFactory, UnitFactory, UserFactory, member
+
+
+@dataclass
+class World:
+    group: BusinessUnit
+    a: BusinessUnit
+    b: BusinessUnit
+    admin: User
+    marketer: User
+    sdr: User
+    sales: User
+    sales_manager: User
+    viewer: User
+    group_admin: User
+    b_marketer: User
+
+
+def build_world() -> World:
+    group = GroupFactory(code="acme", name="Acme 集团")
+    a = UnitFactory(code="acme-a", name="A 事业部", parent=group)
+    b = UnitFactory(code="acme-b", name="B 事业部", parent=group)
+    people: dict[str, Any] = {}
+    for role in Role.values:
+        user = UserFactory(username=f"a-{role}", is_staff=role == Role.ADMIN)
+        member(user, a, role)
+        people[role] = user
+    group_admin = UserFactory(username="group-admin", is_staff=True)
+    member(group_admin, group, Role.ADMIN)
+    b_marketer = UserFactory(username="b-marketer")
+    member(b_marketer, b, Role.MARKETER)
+    return World(
+        group=group,
+        a=a,
+        b=b,
+        admin=people[Role.ADMIN],
+        marketer=people[Role.MARKETER],
+        sdr=people[Role.SDR],
+        sales=people[Role.SALES],
+        sales_manager=people[Role.SALES_MANAGER],
+        viewer=people[Role.VIEWER],
+        group_admin=group_admin,
+        b_marketer=b_marketer,
+    )
+
+
+@pytest.fixture
+def world(db: None) -> World:
+    return build_world()
+
+
+@pytest.fixture(autouse=True)
+def _clean_cache() -> Any:
+    # Login lockouts and throttles live in Redis; each test starts with none.
+    cache.clear()
+    yield
+
+
+@pytest.fixture
+def api() -> APIClient:
+    return APIClient()
