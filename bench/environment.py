@@ -74,4 +74,6 @@ def assert_bench_database() -> None:
 
     name = connection.settings_dict["NAME"]
     if name != BENCH_DB_NAME:
-        raise RuntimeError(f"refusing to modify database {name!r}; the bench owns only {BENCH_DB_NAME!r}")
+        raise RuntimeError(
+            f"refusing to modify database {name!r}; the bench owns only {BENCH_DB_NAME!r}"
+        )

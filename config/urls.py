@@ -1,12 +1,13 @@
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
+from django.utils.translation import gettext_lazy as _
 from django.views.i18n import JavaScriptCatalog
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 admin.site.site_header = "LeadLoop"
-admin.site.site_title = "LeadLoop admin"
-admin.site.index_title = "LeadLoop"
+admin.site.site_title = _("LeadLoop admin")
+admin.site.index_title = _("Administration")
 
 api_v1 = [
     path("", include("apps.core.api_urls")),

@@ -7,6 +7,7 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.db import models
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from apps.core import services
 from apps.core.admin_base import ScopedAdmin
@@ -143,4 +144,5 @@ class ApiTokenAdmin(ScopedAdmin):
         for token in queryset.filter(revoked_at__isnull=True):
             services.api_token_revoke(token=token, acting_user=request.user)  # type: ignore[arg-type]
             count += 1
-        self.message_user(request, _("%(n)d tokens revoked.") % {"n": count}, messages.SUCCESS)
+        text = ngettext("%(n)d token revoked.", "%(n)d tokens revoked.", count) % {"n": count}
+        self.message_user(request, text, messages.SUCCESS)

@@ -32,11 +32,9 @@ class MeView(APIView):
     @extend_schema(responses=MeSerializer)
     def get(self, request: Request) -> Response:
         user: User = request.user  # type: ignore[assignment]
-        user.memberships_data = selectors.memberships_of(user=user)  # type: ignore[attr-defined]
-        data = MeSerializer(user).data
-        data["memberships"] = user.memberships_data  # type: ignore[attr-defined]
-        data["surfaces"] = selectors.user_surfaces(user=user)
-        return Response(data)
+        user.membership_rows = selectors.memberships_of(user=user)  # type: ignore[attr-defined]
+        user.surface_keys = selectors.user_surfaces(user=user)  # type: ignore[attr-defined]
+        return Response(MeSerializer(user).data)
 
 
 class BusinessUnitViewSet(ScopedReadOnlyViewSet):

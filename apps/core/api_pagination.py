@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import models
+from django.utils.translation import gettext as _
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import BasePagination
 from rest_framework.request import Request
@@ -34,9 +35,9 @@ class KeysetPagination(BasePagination):
             try:
                 size = int(raw_size)
             except ValueError:
-                raise ValidationError({"page_size": ["A whole number from 1 to 200."]}) from None
+                raise ValidationError({"page_size": [_("A whole number from 1 to 200.")]}) from None
             if not 1 <= size <= MAX_PAGE_SIZE:
-                raise ValidationError({"page_size": ["A whole number from 1 to 200."]})
+                raise ValidationError({"page_size": [_("A whole number from 1 to 200.")]})
         try:
             self.page: KeysetPage[Any] = keyset_page(
                 queryset,
@@ -46,7 +47,7 @@ class KeysetPagination(BasePagination):
             )
         except InvalidCursor:
             raise ValidationError(
-                {"cursor": ["Not a cursor this list gave out; start again from the first page."]}
+                {"cursor": [_("Not a cursor this list gave out; start again from the first page.")]}
             ) from None
         return self.page.items
 

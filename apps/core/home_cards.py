@@ -56,7 +56,7 @@ def audit_card(request: HttpRequest, unit_ids: set[int]) -> Card | None:
         value="1000+" if count > 1000 else count,
         hint=_("Every change is recorded with who made it"),
         url=reverse("core:audit"),
-        empty=_("Nothing has changed in these units this week."),
+        empty=_("Nothing has changed in these units in the last 7 days."),
     )
 
 

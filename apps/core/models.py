@@ -34,7 +34,7 @@ class BusinessUnit(models.Model):
     )
     time_zone = models.CharField(_("time zone"), max_length=64, default="Asia/Shanghai")
     is_active = models.BooleanField(_("active"), default=True)
-    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
 
     objects = ScopedQuerySet.as_manager()
     scope_field = "id"
@@ -69,8 +69,12 @@ class UserQuerySet(ScopedQuerySet["User"]):
     def scope_q(self, unit_ids: Any) -> Q:
         # A user is visible to whoever sees a unit they belong to. Group-level people are
         # not visible to a single unit's administrators (they must not edit their bosses).
+        # People with no role anywhere yet (just created) are visible too, so a unit
+        # administrator can give them one; superusers never are.
         ids = list(unit_ids)
-        return Q(id__in=Membership.objects.filter(unit_id__in=ids).values("user_id"))
+        return Q(id__in=Membership.objects.filter(unit_id__in=ids).values("user_id")) | (
+            ~Q(id__in=Membership.objects.values("user_id")) & Q(is_superuser=False)
+        )
 
     def visible_to(self, user: Any, permission: str = "core.view_members") -> Any:
         if getattr(user, "is_superuser", False) and user.is_active:
@@ -128,7 +132,7 @@ class Membership(models.Model):
         related_name="memberships",
     )
     role = models.CharField(_("role"), max_length=20, choices=Role.choices)
-    created_at = models.DateTimeField(_("since"), default=timezone.now)
+    created_at = models.DateTimeField(_("since"), default=timezone.now, editable=False)
 
     objects = MembershipQuerySet.as_manager()
 
@@ -214,7 +218,7 @@ class ApiToken(models.Model):
     # The first characters of the token, shown in lists so people can tell tokens apart.
     key_prefix = models.CharField(_("key prefix"), max_length=16, db_index=True)
     key_hash = models.CharField(_("key hash"), max_length=64, unique=True)
-    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
     last_used_at = models.DateTimeField(_("last used"), null=True, blank=True)
     expires_at = models.DateTimeField(_("expires"), null=True, blank=True)
     revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)

@@ -21,12 +21,16 @@ class MembershipSerializer(serializers.Serializer[Any]):
     unit_code = serializers.CharField()
     unit_name = serializers.CharField()
     role = serializers.CharField()
+    role_label = serializers.CharField()
     is_group = serializers.BooleanField()
 
 
 class MeSerializer(serializers.ModelSerializer[User]):
-    memberships = MembershipSerializer(many=True, read_only=True)
-    surfaces = serializers.ListField(child=serializers.CharField(), read_only=True)
+    # Filled in by the view from selectors (see MeView), not from the related manager.
+    memberships = MembershipSerializer(many=True, read_only=True, source="membership_rows")
+    surfaces = serializers.ListField(
+        child=serializers.CharField(), read_only=True, source="surface_keys"
+    )
 
     class Meta:
         model = User

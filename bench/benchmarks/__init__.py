@@ -1,0 +1,1 @@
+"""One module per benchmark; :mod:`bench.registry` finds them (see its docstring)."""
