@@ -5,12 +5,14 @@ from __future__ import annotations
 import gc
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+
+K = TypeVar("K", bound=Hashable)
 
 
 @dataclass(frozen=True)
@@ -34,15 +36,28 @@ class Timing:
 
 def time_ms(fn: Callable[[], Any], *, repeat: int = 15, warmup: int = 2) -> Timing:
     """Wall time of ``fn()`` (``time.perf_counter``), ``repeat`` runs after ``warmup``."""
+    return time_interleaved({"": fn}, repeat=repeat, warmup=warmup)[""]
+
+
+def time_interleaved(
+    fns: Mapping[K, Callable[[], Any]], *, repeat: int = 15, warmup: int = 2
+) -> dict[K, Timing]:
+    """:func:`time_ms` for several calls at once, taking turns run by run.
+
+    A burst of load from elsewhere on the machine then slows every series alike instead
+    of landing on one of them, so the ratios between them stay fair.
+    """
     for _ in range(warmup):
-        fn()
+        for fn in fns.values():
+            fn()
     gc.collect()
-    samples = []
+    samples: dict[K, list[float]] = {key: [] for key in fns}
     for _ in range(max(1, repeat)):
-        start = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - start) * 1000)
-    return Timing(tuple(samples))
+        for key, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            samples[key].append((time.perf_counter() - start) * 1000)
+    return {key: Timing(tuple(values)) for key, values in samples.items()}
 
 
 @dataclass

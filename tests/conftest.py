@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
@@ -68,8 +69,16 @@ def world(db: None) -> World:
 
 @pytest.fixture(autouse=True)
 def _clean_cache() -> None:
-    # Login lockouts and throttles live in Redis; each test starts with none.
-    cache.clear()
+    """Login lockouts and throttles live in Redis; each test starts with none.
+
+    Not ``cache.clear()``: that flushes the whole Redis database, which the broker and any
+    other process on the same server share. Our keys carry this run's prefix (settings).
+    """
+    prefix = settings.CACHES["default"]["KEY_PREFIX"]
+    client = cache._cache.get_client(write=True)  # type: ignore[attr-defined]
+    keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+    if keys:
+        client.delete(*keys)
 
 
 @pytest.fixture

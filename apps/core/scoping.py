@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
 
-from django.db import models
+from django.db import connection, models
 from django.db.models import Q
 
 if TYPE_CHECKING:
@@ -24,13 +24,40 @@ _M = TypeVar("_M", bound=models.Model)
 DEFAULT_PERMISSION = "core.view_unit"
 
 
+def unit_roles(user: Any) -> list[tuple[int, str, bool]]:
+    """Every (unit id, role, direct) the user holds, groups expanded to their units.
+
+    One query per request whatever the number of permissions asked about afterwards;
+    cached on the user object (a request loads a fresh one).
+    """
+    from apps.core.models import BusinessUnit, Membership
+
+    cached: list[tuple[int, str, bool]] | None = user.__dict__.get("_unit_roles")
+    if cached is not None:
+        return cached
+    units = BusinessUnit._meta.db_table
+    memberships = Membership._meta.db_table
+    sql = f"""
+        SELECT u.id, m.role, u.id = g.id
+        FROM {memberships} m
+        JOIN {units} g ON g.id = m.unit_id AND g.is_active
+        JOIN {units} u ON (u.id = g.id OR u.parent_id = g.id) AND u.is_active
+        WHERE m.user_id = %s
+    """  # noqa: S608 - table names come from model metadata, the value is a parameter
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [user.pk])
+        rows = [(int(r[0]), str(r[1]), bool(r[2])) for r in cursor.fetchall()]
+    user.__dict__["_unit_roles"] = rows
+    return rows
+
+
 def visible_unit_ids(user: Any, permission: str = DEFAULT_PERMISSION) -> frozenset[int]:
     """The ids of the units whose records ``user`` may read with ``permission``.
 
     A membership on a group covers the group and every unit under it. Superusers see every
-    unit. Cached on the user object, so a request pays for it once per permission.
+    unit.
     """
-    from apps.core.models import BusinessUnit, Membership
+    from apps.core.models import BusinessUnit
     from apps.core.roles import roles_with
 
     if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
@@ -38,23 +65,21 @@ def visible_unit_ids(user: Any, permission: str = DEFAULT_PERMISSION) -> frozens
     cache: dict[str, frozenset[int]] = user.__dict__.setdefault("_visible_units", {})
     if permission in cache:
         return cache[permission]
-    roles = roles_with(permission)
     if user.is_superuser:
-        ids = frozenset(BusinessUnit.objects.values_list("id", flat=True))
+        if "*" not in cache:
+            cache["*"] = frozenset(BusinessUnit.objects.values_list("id", flat=True))
+        ids = cache["*"]
     else:
-        direct = Membership.objects.filter(user=user, role__in=roles, unit__is_active=True)
-        ids = frozenset(
-            BusinessUnit.objects.filter(is_active=True)
-            .filter(Q(id__in=direct.values("unit_id")) | Q(parent_id__in=direct.values("unit_id")))
-            .values_list("id", flat=True)
-        )
+        roles = roles_with(permission)
+        ids = frozenset(unit for unit, role, _direct in unit_roles(user) if role in roles)
     cache[permission] = ids
     return ids
 
 
 def forget_visible_units(user: Any) -> None:
     """Drop the cached unit ids (after memberships change within a request or test)."""
-    user.__dict__.pop("_visible_units", None)
+    for key in ("_visible_units", "_unit_roles", "_roles"):
+        user.__dict__.pop(key, None)
 
 
 class ScopedQuerySet(models.QuerySet[_M], Generic[_M]):

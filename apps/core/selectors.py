@@ -10,20 +10,12 @@ from django.db.models import Count, QuerySet
 
 from apps.core.models import ApiToken, AuditLog, BusinessUnit, Membership, User
 from apps.core.roles import LANDING_ORDER, ROLE_SURFACES, Role
-from apps.core.scoping import visible_unit_ids
+from apps.core.scoping import unit_roles, visible_unit_ids
 
 
 def user_roles(*, user: User) -> dict[int, str]:
-    """unit id -> role, for the user's direct memberships (cached per request)."""
-    cache: dict[int, str] | None = user.__dict__.get("_roles")
-    if cache is None:
-        cache = dict(
-            Membership.objects.dangerously_unscoped()
-            .filter(user=user, unit__is_active=True)
-            .values_list("unit_id", "role")
-        )
-        user.__dict__["_roles"] = cache
-    return cache
+    """unit id -> role, for the user's direct memberships (shares the scoping query)."""
+    return {unit: role for unit, role, direct in unit_roles(user) if direct}
 
 
 def user_surfaces(*, user: User) -> list[str]:
