@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 
 from apps.core import services
 from apps.core.models import AuditLog, BusinessUnit, Membership, User
@@ -78,15 +78,22 @@ def truncate(*tables: str) -> None:
 
 
 def analyze(*tables: str) -> None:
-    """VACUUM and ANALYZE ``tables``: fresh statistics, visibility map and hint bits.
+    """VACUUM and ANALYZE ``tables``, then CHECKPOINT: let a bulk load settle.
 
     A long-lived table has been through autovacuum; a freshly bulk-loaded one has not, and
-    without this the first reads pay for setting hint bits and the planner guesses.
+    without this the first reads pay for setting hint bits and the planner guesses. The
+    checkpoint writes the load's dirty pages now rather than during the timings that follow
+    (it needs superuser or ``pg_checkpoint``; without them it is skipped).
     """
     assert_bench_database()
     for table in tables:
         with connection.cursor() as cursor:
             cursor.execute(f"VACUUM (ANALYZE) {connection.ops.quote_name(table)}")
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("CHECKPOINT")
+    except DatabaseError:
+        pass
 
 
 def fill_audit_log(unit: BusinessUnit, rows: int, *, actor: User | None = None) -> int:

@@ -282,7 +282,11 @@ CELERY_BEAT_SCHEDULE = {
 if TESTING:
     # Several test processes (xdist workers, a second checkout) share one Redis: keep their
     # cache keys and task queues apart.
-    _run = f"{os.environ.get('PYTEST_XDIST_WORKER', 'main')}-{os.getpid()}"
+    # A Celery worker started by a test inherits LEADLOOP_TEST_RUN to join that test's run.
+    _run = os.environ.get("LEADLOOP_TEST_RUN") or (
+        f"{os.environ.get('PYTEST_XDIST_WORKER', 'main')}-{os.getpid()}"
+    )
+    TEST_RUN = _run
     CACHES["default"]["KEY_PREFIX"] = f"test-{_run}"
     CELERY_TASK_DEFAULT_QUEUE = f"test-{_run}"
 

@@ -35,15 +35,21 @@ def broker_status() -> dict[str, Any]:
 
 
 def worker_status(timeout: float = 1.5) -> dict[str, Any]:
+    """Up when some worker consumes our task queue (a worker of another app on the same
+    broker does not count)."""
     from config.celery import app
 
+    queue = app.conf.task_default_queue
     try:
-        replies = app.control.ping(timeout=timeout) or []
+        replies = app.control.inspect(timeout=timeout).active_queues() or {}
     except Exception as exc:  # noqa: BLE001
         return {"status": DOWN, "error": str(exc).splitlines()[0][:200]}
-    if not replies:
-        return {"status": DOWN, "error": "no worker answered a ping"}
-    return {"status": UP, "workers": sorted(name for reply in replies for name in reply)}
+    workers = sorted(
+        name for name, queues in replies.items() if any(q.get("name") == queue for q in queues)
+    )
+    if not workers:
+        return {"status": DOWN, "error": f"no worker consumes the queue {queue!r}"}
+    return {"status": UP, "workers": workers}
 
 
 def beat_status() -> dict[str, Any]:

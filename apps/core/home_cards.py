@@ -27,7 +27,7 @@ def _user(request: HttpRequest):  # type: ignore[no-untyped-def]
 
 
 @register_card(Surface.CONSOLE, order=900)
-def team_card(request: HttpRequest, unit_ids: set[int]) -> Card:
+def team_card(request: HttpRequest, unit_ids: set[int] | None) -> Card:
     counts = selectors.role_counts(user=_user(request), unit_ids=unit_ids)
     return Card(
         title=_("Team members"),
@@ -45,7 +45,7 @@ def team_card(request: HttpRequest, unit_ids: set[int]) -> Card:
 
 
 @register_card(Surface.CONSOLE, order=910)
-def audit_card(request: HttpRequest, unit_ids: set[int]) -> Card | None:
+def audit_card(request: HttpRequest, unit_ids: set[int] | None) -> Card | None:
     user = _user(request)
     if not (user.is_superuser or visible_unit_ids(user, "core.view_audit")):
         return None
@@ -61,7 +61,7 @@ def audit_card(request: HttpRequest, unit_ids: set[int]) -> Card | None:
 
 
 @register_card(Surface.CONSOLE, order=920)
-def token_card(request: HttpRequest, unit_ids: set[int]) -> Card:
+def token_card(request: HttpRequest, unit_ids: set[int] | None) -> Card:
     return Card(
         title=_("Your API tokens"),
         value=selectors.active_token_count(user=_user(request)),
@@ -75,7 +75,7 @@ def token_card(request: HttpRequest, unit_ids: set[int]) -> Card:
 
 def _role_card(
     request: HttpRequest,
-    unit_ids: set[int],
+    unit_ids: set[int] | None,
     roles: tuple[str, ...],
     title: object,
     hint: object,
@@ -92,7 +92,7 @@ def _role_card(
 
 
 @register_card(Surface.SDR, order=900)
-def sdr_team_card(request: HttpRequest, unit_ids: set[int]) -> Card:
+def sdr_team_card(request: HttpRequest, unit_ids: set[int] | None) -> Card:
     return _role_card(
         request,
         unit_ids,
@@ -104,7 +104,7 @@ def sdr_team_card(request: HttpRequest, unit_ids: set[int]) -> Card:
 
 
 @register_card(Surface.SDR, order=910)
-def sdr_sales_card(request: HttpRequest, unit_ids: set[int]) -> Card:
+def sdr_sales_card(request: HttpRequest, unit_ids: set[int] | None) -> Card:
     return _role_card(
         request,
         unit_ids,
@@ -119,7 +119,7 @@ def sdr_sales_card(request: HttpRequest, unit_ids: set[int]) -> Card:
 
 
 @register_card(Surface.MOBILE, order=900)
-def mobile_team_card(request: HttpRequest, unit_ids: set[int]) -> Card:
+def mobile_team_card(request: HttpRequest, unit_ids: set[int] | None) -> Card:
     return _role_card(
         request,
         unit_ids,
@@ -131,7 +131,7 @@ def mobile_team_card(request: HttpRequest, unit_ids: set[int]) -> Card:
 
 
 @register_card(Surface.MOBILE, order=910)
-def mobile_sdr_card(request: HttpRequest, unit_ids: set[int]) -> Card:
+def mobile_sdr_card(request: HttpRequest, unit_ids: set[int] | None) -> Card:
     return _role_card(
         request,
         unit_ids,

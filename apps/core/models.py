@@ -145,7 +145,8 @@ class Membership(models.Model):
         indexes = [models.Index(fields=["unit", "role"], name="membership_unit_role")]
 
     def __str__(self) -> str:
-        return f"{self.user} · {self.unit} · {self.get_role_display()}"
+        # Role code, not its label: this text is stored in the audit log, in no language.
+        return f"{self.user} · {self.unit} · {self.role}"
 
 
 class AuditLog(models.Model):

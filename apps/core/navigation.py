@@ -46,7 +46,7 @@ class Card:
         return self.value in (0, "0")
 
 
-CardFactory = Callable[[HttpRequest, set[int]], "Card | None"]
+CardFactory = Callable[[HttpRequest, set[int] | None], "Card | None"]
 
 _NAV: list[NavItem] = []
 _CARDS: dict[str, list[tuple[int, CardFactory]]] = {}
@@ -81,7 +81,7 @@ def register_card(surface: str, order: int = 100) -> Callable[[CardFactory], Car
     return decorator
 
 
-def cards_for(surface: str, request: HttpRequest, unit_ids: set[int]) -> list[Card]:
+def cards_for(surface: str, request: HttpRequest, unit_ids: set[int] | None) -> list[Card]:
     cards = []
     for _order, factory in sorted(_CARDS.get(surface, []), key=lambda e: e[0]):
         card = factory(request, unit_ids)

@@ -130,14 +130,11 @@ def scoped_units(
 ) -> set[int]:
     """The units a page shows: the one picked in the unit switcher, or all visible ones."""
     visible = set(visible_unit_ids(user, permission))
-    if user.is_superuser and not visible:
-        visible = set(BusinessUnit.objects.values_list("id", flat=True))
     if selected is None:
         return visible
-    chosen = {selected} | set(
-        BusinessUnit.objects.filter(parent_id=selected).values_list("id", flat=True)
-    )
-    return visible & chosen
+    # A group picked in the switcher stands for itself and its units.
+    children = BusinessUnit.objects.visible_to(user, permission).filter(parent_id=selected)
+    return visible & ({selected} | set(children.values_list("id", flat=True)))
 
 
 def memberships_of(*, user: User) -> list[dict[str, Any]]:

@@ -62,8 +62,11 @@ def surface_required(surface: str) -> Callable[..., Any]:
     return decorator
 
 
-def page_units(request: HttpRequest, permission: str = "core.view_unit") -> set[int]:
-    """Units this page shows: the unit switcher's pick, within what the user may see."""
+def page_units(request: HttpRequest, permission: str = "core.view_unit") -> set[int] | None:
+    """Units the unit switcher narrows this page to; None when nothing is picked (the
+    selectors' own scoping then shows every unit the user may see)."""
+    if request.session.get("unit") is None:
+        return None
     return selectors.scoped_units(
         user=user_of(request),
         selected=request.session.get("unit"),

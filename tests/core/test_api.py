@@ -184,9 +184,9 @@ def test_token_create_and_revoke_write_audit_rows(world):
     services.api_token_revoke(token=token, acting_user=world.marketer)  # twice: one row
 
     rows = list(
-        AuditLog.objects.filter(object_type="core.apitoken").order_by("id").values_list(
-            "action", "actor_label", "unit_id"
-        )
+        AuditLog.objects.filter(object_type="core.apitoken")
+        .order_by("id")
+        .values_list("action", "actor_label", "unit_id")
     )
     assert rows == [
         ("api_token.create", "a-marketer", world.a.id),

@@ -134,8 +134,10 @@ def test_the_language_switch_sets_the_language(world, client):
 
 def test_audit_page_pages_by_cursor_and_hides_other_units(world, client):
     AuditLog.objects.bulk_create(
-        [AuditLog(actor_label="t", action="page", object_repr=f"A-{i:03d}", unit=world.a)
-         for i in range(60)]
+        [
+            AuditLog(actor_label="t", action="page", object_repr=f"A-{i:03d}", unit=world.a)
+            for i in range(60)
+        ]
     )
     AuditLogFactory(unit=world.b, object_repr="B-secret")
     client.force_login(world.admin)
@@ -144,8 +146,16 @@ def test_audit_page_pages_by_cursor_and_hides_other_units(world, client):
     next_link = re.search(r'href="(\?[^"]*cursor=[^"]+)" rel="next"', first.text).group(1)
     second = client.get("/console/audit/" + next_link.replace("&amp;", "&"))
 
-    assert "A-059" in first.text and "A-010" in first.text and "A-009" not in first.text
-    assert "A-009" in second.text and "A-000" in second.text and "A-010" not in second.text
+    assert ("A-059" in first.text, "A-010" in first.text, "A-009" in first.text) == (
+        True,
+        True,
+        False,
+    )
+    assert ("A-009" in second.text, "A-000" in second.text, "A-010" in second.text) == (
+        True,
+        True,
+        False,
+    )
     assert 'rel="next"' not in second.text
     assert "B-secret" not in first.text + second.text
 

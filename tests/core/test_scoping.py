@@ -59,9 +59,11 @@ def test_superuser_sees_every_row_including_unitless_ones(world):
     root = UserFactory(username="root", is_superuser=True, is_staff=True)
     system_row = AuditLogFactory(unit=None, action="system.event")
     assert AuditLog.objects.visible_to(root, "core.view_audit").filter(pk=system_row.pk).exists()
-    assert not AuditLog.objects.visible_to(world.group_admin, "core.view_audit").filter(
-        pk=system_row.pk
-    ).exists()
+    assert (
+        not AuditLog.objects.visible_to(world.group_admin, "core.view_audit")
+        .filter(pk=system_row.pk)
+        .exists()
+    )
 
 
 def test_users_are_visible_only_through_shared_units(world):

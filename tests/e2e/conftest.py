@@ -35,8 +35,7 @@ ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
 
 CHROMIUM_MISSING = (
-    "Chromium not found: install Debian's chromium (apt-get install chromium) "
-    "to run browser tests"
+    "Chromium not found: install Debian's chromium (apt-get install chromium) to run browser tests"
 )
 CHROMIUM_ARGS = [
     "--no-sandbox",

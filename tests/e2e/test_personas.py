@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import Page, expect
+from pytest_django.live_server_helper import LiveServer
 
 from apps.core.demo import DEMO_PASSWORD, PERSONAS, Persona, seed_core
 from tests.e2e.conftest import ARTIFACTS, DESKTOP, MOBILE
@@ -101,10 +102,14 @@ def assert_surface(page: Page, persona: Persona) -> None:
 
 @pytest.mark.parametrize(("persona", "width"), CASES)
 def test_persona_lands_on_their_surface(
-    demo_world: None, live_server: object, page: Callable[..., Page], persona: Persona, width: int
+    demo_world: None,
+    live_server: LiveServer,
+    page: Callable[..., Page],
+    persona: Persona,
+    width: int,
 ) -> None:
     p = page(width)
-    base_url = str(live_server.url)  # type: ignore[attr-defined]
+    base_url = live_server.url
     name = f"{persona.username}-{width}"
 
     p.goto(base_url + "/")
@@ -113,6 +118,7 @@ def test_persona_lands_on_their_surface(
     expect(p.locator("h1")).to_have_text("LeadLoop")
     if width == MOBILE:
         assert_fits(p, "the login page")
+    shoot(p, f"login-{width}")
 
     sign_in(p, base_url, persona.username, DEMO_PASSWORD)
     surface_path = SURFACE_PATHS[persona.surface]
