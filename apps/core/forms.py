@@ -53,7 +53,12 @@ class ApiTokenForm(forms.Form):
 
 
 class AuditFilterForm(forms.Form):
-    action = forms.CharField(label=_("Action"), required=False, max_length=80)
+    action = forms.CharField(
+        label=_("Action"),
+        required=False,
+        max_length=80,
+        widget=forms.TextInput(attrs={"list": "audit-actions", "placeholder": "membership."}),
+    )
     actor = forms.CharField(label=_("Actor"), required=False, max_length=150)
     since = forms.DateField(
         label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"})

@@ -193,6 +193,19 @@ class AuditLog(models.Model):
     def __str__(self) -> str:
         return f"{self.actor_label} {self.action} {self.object_repr}"
 
+    @property
+    def action_label(self) -> Any:
+        from apps.core.audit_actions import action_label
+
+        return action_label(self.action)
+
+    @property
+    def changes(self) -> list[tuple[str, Any, Any]]:
+        """(field, before, after) for every field either side mentions, in a stable order."""
+        before, after = self.before or {}, self.after or {}
+        keys = list(dict.fromkeys([*before, *after]))
+        return [(key, before.get(key), after.get(key)) for key in keys]
+
 
 class ApiTokenQuerySet(ScopedQuerySet["ApiToken"]):
     def scope_q(self, unit_ids: Any) -> Q:

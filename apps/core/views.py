@@ -19,6 +19,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.core import selectors, services
+from apps.core.audit_actions import ACTION_LABELS
 from apps.core.forms import ApiTokenForm, AuditFilterForm, LoginForm
 from apps.core.health import health_report
 from apps.core.models import User
@@ -184,7 +185,18 @@ def audit_list(request: HttpRequest) -> HttpResponse:
             request, _("That page link is no longer valid; showing the newest entries.")
         )
         page = keyset_page(qs, size=50)
-    context = surface_context(request, Surface.CONSOLE, form=form, page=page)
+    # Page links keep the filters; the cursor is added by the template.
+    kept = request.GET.copy()
+    kept.pop("cursor", None)
+    filter_query = kept.urlencode() + "&" if kept else ""
+    context = surface_context(
+        request,
+        Surface.CONSOLE,
+        form=form,
+        page=page,
+        filter_query=filter_query,
+        known_actions=sorted(ACTION_LABELS.items()),
+    )
     template = "core/partials/_audit_rows.html" if request.htmx else "core/audit_list.html"  # type: ignore[attr-defined]
     return render(request, template, context)
 
