@@ -131,12 +131,57 @@ class ApiTokenAdmin(ScopedAdmin):
     search_fields = ["name", "key_prefix", "user__username"]
     autocomplete_fields = ["user"]
     list_select_related = ["user"]
-    readonly_fields = ["key_prefix", "key_hash", "created_at", "last_used_at", "revoked_at"]
+    readonly_fields = ["key_prefix", "created_at", "last_used_at", "revoked_at"]
     actions = ["revoke_tokens"]
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        # A token's secret must reach its owner; they create it in the console.
-        return False
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is None:
+            return ["user", "name", "expires_at"]
+        return [
+            "user",
+            "name",
+            "key_prefix",
+            "created_at",
+            "last_used_at",
+            "expires_at",
+            "revoked_at",
+        ]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is None:
+            return []
+        # A token is never edited, only revoked (the action above).
+        return [
+            "user",
+            "name",
+            "key_prefix",
+            "created_at",
+            "last_used_at",
+            "expires_at",
+            "revoked_at",
+        ]
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "user" and not request.user.is_superuser:
+            # A token acts as its owner: only superusers may mint one for someone else.
+            kwargs["queryset"] = User.objects.filter(pk=request.user.pk)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def save_model(self, request: HttpRequest, obj: ApiToken, form: Any, change: bool) -> None:
+        if change:
+            return
+        token, raw = services.api_token_create(
+            user=obj.user,
+            name=obj.name,
+            expires_at=obj.expires_at,
+            acting_user=request.user,  # type: ignore[arg-type]
+        )
+        obj.pk, obj.key_prefix, obj.created_at = token.pk, token.key_prefix, token.created_at
+        self.message_user(
+            request,
+            _("Copy the new token now; it is shown only once: %(token)s") % {"token": raw},
+            messages.WARNING,
+        )
 
     @admin.action(description=_("Revoke selected tokens"))
     def revoke_tokens(self, request: HttpRequest, queryset: models.QuerySet[ApiToken]) -> None:

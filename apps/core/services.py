@@ -126,7 +126,7 @@ def api_token_create(
         raise ValidationError({"name": _("Give the token a name, e.g. the system that uses it.")})
     if expires_at is not None and expires_at <= timezone.now():
         raise ValidationError({"expires_at": _("The expiry date must be in the future.")})
-    if isinstance(acting_user, User) and acting_user != user and not acting_user.is_superuser:
+    if isinstance(acting_user, User) and acting_user.pk != user.pk and not acting_user.is_superuser:
         raise PermissionDenied(_("You can only create tokens for yourself."))
     raw = ApiToken.PREFIX + secrets.token_urlsafe(32)
     token = ApiToken.objects.create(

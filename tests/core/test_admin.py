@@ -6,7 +6,7 @@ import pytest
 from django.apps import apps
 from django.contrib import admin
 
-from apps.core.models import AuditLog, Membership
+from apps.core.models import ApiToken, AuditLog, Membership
 from tests.factories import AuditLogFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -106,3 +106,36 @@ def test_the_audit_log_cannot_be_edited_even_by_a_superuser(world, client):
     client.force_login(root)
     client.post(f"/admin/core/auditlog/{row.pk}/delete/", {"post": "yes"})
     assert AuditLog.objects.filter(pk=row.pk).exists()
+
+
+def test_a_token_created_in_admin_shows_its_secret_once(world, client):
+    client.force_login(world.admin)
+
+    response = client.post(
+        "/admin/core/apitoken/add/", {"user": world.admin.pk, "name": "ETL"}, follow=True
+    )
+
+    token = ApiToken.objects.get(user=world.admin)
+    shown = [str(m) for m in response.context["messages"]]
+    secret = next(m for m in shown if "ll_" in m).rsplit(" ", 1)[-1]
+    assert token.name == "ETL"
+    assert token.key_hash == ApiToken.hash_key(secret)
+
+
+def test_a_unit_admin_cannot_mint_a_token_for_someone_else(world, client):
+    client.force_login(world.admin)
+    response = client.post("/admin/core/apitoken/add/", {"user": world.sdr.pk, "name": "sneaky"})
+    assert response.status_code == 200  # the form refuses the choice
+    assert ApiToken.objects.count() == 0
+
+
+def test_tokens_are_revoked_from_the_admin_action(world, client):
+    client.force_login(world.admin)
+    client.post("/admin/core/apitoken/add/", {"user": world.admin.pk, "name": "ETL"})
+    token = ApiToken.objects.get(user=world.admin)
+    client.post(
+        "/admin/core/apitoken/",
+        {"action": "revoke_tokens", "_selected_action": [token.pk]},
+    )
+    token.refresh_from_db()
+    assert token.revoked_at is not None
