@@ -7,6 +7,7 @@ Ctrl-C stops all three children, then the servers.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -76,44 +77,48 @@ class Command(BaseCommand):
             ],
             "beat": [python, "-m", "celery", "-A", "config", "beat", "--loglevel", "INFO"],
         }
-        children: dict[str, subprocess.Popen[bytes]] = {}
-        for name, command in commands.items():
-            # Own process group: Ctrl-C reaches us once and we stop children in order.
-            children[name] = subprocess.Popen(
-                command, env=env, cwd=settings.BASE_DIR, start_new_session=True
-            )
-        self._banner(options["host"], options["port"])
-
         stopping = False
 
         def stop(signum: int, frame: Any) -> None:
             nonlocal stopping
             stopping = True
 
-        signal.signal(signal.SIGINT, stop)
-        signal.signal(signal.SIGTERM, stop)
+        # Ctrl-C, a closed terminal and `kill` all stop the three children before we go.
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, stop)
+        children: dict[str, subprocess.Popen[bytes]] = {}
         try:
+            for name, command in commands.items():
+                # Own process group, so Ctrl-C reaches only us and we stop them in order;
+                # and on Linux they get SIGTERM should we die without cleaning up.
+                children[name] = subprocess.Popen(
+                    command,
+                    env=env,
+                    cwd=settings.BASE_DIR,
+                    start_new_session=True,
+                    preexec_fn=_die_with_parent,
+                )
+            self._say(self._banner(options["host"], options["port"]))
             while not stopping:
                 for name, child in children.items():
                     if child.poll() is not None:
-                        self.stderr.write(f"{name} exited with code {child.returncode}; stopping.")
+                        self._say(f"{name} exited with code {child.returncode}; stopping.")
                         stopping = True
                         break
                 time.sleep(0.5)
         finally:
-            self.stdout.write("Stopping web, worker and beat…")
-            for child in children.values():
-                if child.poll() is None:
-                    child.send_signal(signal.SIGTERM)
-            deadline = time.monotonic() + 15
-            for child in children.values():
-                try:
-                    child.wait(timeout=max(0.1, deadline - time.monotonic()))
-                except subprocess.TimeoutExpired:
-                    child.kill()
-            self.stdout.write("Stopped.")
+            # Stop first, talk after: our output may be a pipe that is already gone.
+            _stop_all(children)
+            self._say("Stopped web, worker and beat.")
 
-    def _banner(self, host: str, port: str) -> None:
+    def _say(self, text: str) -> None:
+        try:
+            self.stdout.write(text)
+            self.stdout.flush()
+        except (BrokenPipeError, OSError):
+            pass
+
+    def _banner(self, host: str, port: str) -> str:
         all_interfaces = "0.0.0.0"  # noqa: S104 - only to print a clickable URL
         shown = "localhost" if host in {"127.0.0.1", all_interfaces} else host
         url = f"http://{shown}:{port}/"
@@ -128,4 +133,28 @@ class Command(BaseCommand):
                 f"    {p.username:<9} {p.role:<14} {p.unit_code:<10} → {SURFACE_PATHS[p.surface]}"
             )
         lines += ["  Press Ctrl-C to stop web, worker and beat.", ""]
-        self.stdout.write("\n".join(lines))
+        return "\n".join(lines)
+
+
+def _stop_all(children: dict[str, subprocess.Popen[bytes]]) -> None:
+    for child in children.values():
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    for child in children.values():
+        try:
+            child.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: ask Linux to SIGTERM us when runstack dies (no-op elsewhere)."""
+    if sys.platform != "linux":
+        return
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    with contextlib.suppress(OSError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
