@@ -43,12 +43,7 @@ class World:
 
 
 def _unit(code: str, name: str, parent: BusinessUnit | None) -> BusinessUnit:
-    unit = BusinessUnit.objects.dangerously_unscoped().filter(code=code).first()
-    if unit is None:
-        unit = services.business_unit_create(
-            name=name, code=code, parent=parent, acting_user=SYSTEM
-        )
-    return unit
+    return services.business_unit_ensure(code=code, name=name, parent=parent, acting_user=SYSTEM)
 
 
 @transaction.atomic

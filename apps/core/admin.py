@@ -131,35 +131,24 @@ class ApiTokenAdmin(ScopedAdmin):
     search_fields = ["name", "key_prefix", "user__username"]
     autocomplete_fields = ["user"]
     list_select_related = ["user"]
-    readonly_fields = ["key_prefix", "created_at", "last_used_at", "revoked_at"]
     actions = ["revoke_tokens"]
 
+    shown_fields = [
+        "user",
+        "name",
+        "key_prefix",
+        "created_at",
+        "last_used_at",
+        "expires_at",
+        "revoked_at",
+    ]
+
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        if obj is None:
-            return ["user", "name", "expires_at"]
-        return [
-            "user",
-            "name",
-            "key_prefix",
-            "created_at",
-            "last_used_at",
-            "expires_at",
-            "revoked_at",
-        ]
+        return ["user", "name", "expires_at"] if obj is None else self.shown_fields
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        if obj is None:
-            return []
         # A token is never edited, only revoked (the action above).
-        return [
-            "user",
-            "name",
-            "key_prefix",
-            "created_at",
-            "last_used_at",
-            "expires_at",
-            "revoked_at",
-        ]
+        return [] if obj is None else self.shown_fields
 
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         if db_field.name == "user" and not request.user.is_superuser:

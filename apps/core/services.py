@@ -75,6 +75,16 @@ def business_unit_create(
     return unit
 
 
+def business_unit_ensure(
+    *, code: str, name: str, parent: BusinessUnit | None = None, acting_user: Actor
+) -> BusinessUnit:
+    """The unit with ``code``, created (and audited) when it does not exist yet."""
+    unit = BusinessUnit.objects.dangerously_unscoped().filter(code=code).first()
+    if unit is None:
+        unit = business_unit_create(name=name, code=code, parent=parent, acting_user=acting_user)
+    return unit
+
+
 @transaction.atomic
 def membership_set(*, user: User, unit: BusinessUnit, role: str, acting_user: Actor) -> Membership:
     """Give ``user`` ``role`` in ``unit`` (one role per unit: a second call changes it)."""
@@ -108,6 +118,13 @@ def membership_remove(*, membership: Membership, acting_user: Actor) -> None:
     )
     membership.delete()
     forget_visible_units(membership.user)
+
+
+def user_set_language(*, user: User, language: str) -> None:
+    """Remember the user's UI language (a preference: not audited)."""
+    if user.language != language:
+        user.language = language
+        user.save(update_fields=["language"])
 
 
 def _token_unit(user: User) -> int | None:

@@ -10,6 +10,7 @@ urlpatterns = [
     path("accounts/login/", views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("unit/", views.unit_switch, name="unit-switch"),
+    path("language/", views.language_switch, name="language-switch"),
     path("console/", views.console_home, name="console-home"),
     path("console/team/", views.team, name="team"),
     path("console/audit/", views.audit_list, name="audit"),

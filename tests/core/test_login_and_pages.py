@@ -123,10 +123,27 @@ def test_home_pages_render_in_both_languages(world, client):
 
 def test_the_language_switch_sets_the_language(world, client):
     client.force_login(world.sales)
-    client.post("/i18n/setlang/", {"language": "en", "next": "/m/"})
+    client.post("/language/", {"language": "en", "next": "/m/"})
     assert '<html lang="en">' in client.get("/m/").text
-    client.post("/i18n/setlang/", {"language": "zh-hans", "next": "/m/"})
+    client.post("/language/", {"language": "zh-hans", "next": "/m/"})
     assert '<html lang="zh-hans">' in client.get("/m/").text
+
+
+def test_the_chosen_language_follows_the_user_to_another_device(world, client):
+    client.force_login(world.sales)
+    client.post("/language/", {"language": "en", "next": "/m/"})
+    phone = Client()
+
+    _login(phone, "a-sales")
+
+    assert User.objects.get(pk=world.sales.pk).language == "en"
+    assert '<html lang="en">' in phone.get("/m/").text
+
+
+def test_an_unknown_language_changes_nothing(world, client):
+    client.force_login(world.sales)
+    client.post("/language/", {"language": "xx", "next": "/m/"})
+    assert User.objects.get(pk=world.sales.pk).language == ""
 
 
 # --- Audit log page -----------------------------------------------------------------------
