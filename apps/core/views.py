@@ -1,16 +1,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
-from functools import wraps
-from typing import Any, cast
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -24,61 +21,17 @@ from apps.core import selectors, services
 from apps.core.audit_actions import ACTION_LABELS
 from apps.core.forms import ApiTokenForm, AuditFilterForm, LoginForm
 from apps.core.health import health_report
-from apps.core.models import User
-from apps.core.navigation import cards_for, nav_for
+from apps.core.navigation import cards_for
 from apps.core.pagination import InvalidCursor, keyset_page
 from apps.core.roles import Surface
 from apps.core.scoping import visible_unit_ids
-
-
-def user_of(request: HttpRequest) -> User:
-    """The signed-in user (views here are all behind login)."""
-    return cast(User, request.user)
-
+from apps.core.web import page_units, surface_context, surface_required, user_of
 
 SURFACE_TEMPLATES = {
     Surface.CONSOLE: "core/console_home.html",
     Surface.SDR: "core/sdr_home.html",
     Surface.MOBILE: "core/mobile_home.html",
 }
-
-
-def surface_required(surface: str) -> Callable[..., Any]:
-    """Log in, then allow only users whose roles open ``surface`` (others get 403)."""
-
-    def decorator(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
-        @login_required
-        @wraps(view)
-        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-            if surface not in selectors.user_surfaces(user=user_of(request)):  # type: ignore[arg-type]
-                return render(
-                    request,
-                    "core/forbidden.html",
-                    {"surface": Surface(surface).label},
-                    status=403,
-                )
-            request.surface = surface  # type: ignore[attr-defined]
-            return view(request, *args, **kwargs)
-
-        return wrapped
-
-    return decorator
-
-
-def page_units(request: HttpRequest, permission: str = "core.view_unit") -> set[int] | None:
-    """Units the unit switcher narrows this page to; None when nothing is picked (the
-    selectors' own scoping then shows every unit the user may see)."""
-    if request.session.get("unit") is None:
-        return None
-    return selectors.scoped_units(
-        user=user_of(request),
-        selected=request.session.get("unit"),
-        permission=permission,
-    )
-
-
-def surface_context(request: HttpRequest, surface: str, **extra: Any) -> dict[str, Any]:
-    return {"surface": surface, "nav": nav_for(request, surface), **extra}
 
 
 class LoginView(auth_views.LoginView):
