@@ -1,0 +1,35 @@
+"""Where higher apps plug into contacts without contacts importing them.
+
+``sales`` registers a merge handler from its ``AppConfig.ready()`` so that a merge moves
+leads too, and undoing it moves them back. Handlers are called explicitly by the merge
+service, inside its transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+# (kept_id, dropped_id) -> whatever the handler needs to undo (JSON-serialisable)
+MergeHandler = Callable[[int, int], Any]
+# (kept_id, dropped_id, what the merge handler returned)
+UndoHandler = Callable[[int, int, Any], None]
+
+
+@dataclass(frozen=True)
+class MergeHooks:
+    name: str
+    merge: MergeHandler
+    undo: UndoHandler
+
+
+_MERGE_HOOKS: dict[str, MergeHooks] = {}
+
+
+def register_merge_hooks(name: str, merge: MergeHandler, undo: UndoHandler) -> None:
+    _MERGE_HOOKS[name] = MergeHooks(name, merge, undo)
+
+
+def merge_hooks() -> list[MergeHooks]:
+    return list(_MERGE_HOOKS.values())

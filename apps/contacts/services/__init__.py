@@ -1,0 +1,1 @@
+"""Writes for contacts, one module per capability (see each module's docstring)."""
