@@ -11,6 +11,7 @@ admin.site.index_title = _("Administration")
 
 api_v1 = [
     path("", include("apps.core.api_urls")),
+    path("", include("apps.contacts.api_urls")),
 ]
 
 urlpatterns = [
@@ -21,6 +22,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
+    path("console/", include("apps.contacts.urls")),
     path("", include("apps.core.urls")),
 ]
 

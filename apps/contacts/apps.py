@@ -1,7 +1,12 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class ContactsConfig(AppConfig):
     name = "apps.contacts"
     label = "contacts"
+    verbose_name = _("Contacts")
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from apps.contacts import navigation  # noqa: F401  (nav items and permissions)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.http import HttpRequest
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 from django.utils.functional import Promise
 
 from apps.core.scoping import visible_unit_ids
@@ -64,7 +64,10 @@ def nav_for(request: HttpRequest, surface: str) -> list[dict[str, Any]]:
     for item in sorted((i for i in _NAV if i.surface == surface), key=lambda i: i.order):
         if not (user.is_superuser or visible_unit_ids(user, item.permission)):
             continue
-        url = reverse(item.url_name)
+        try:
+            url = reverse(item.url_name)
+        except NoReverseMatch:  # an app registered an entry for a page it does not serve
+            continue
         home = url.rstrip("/").count("/") <= 1
         active = current == url if home else current.startswith(url)
         items.append({"label": item.label, "url": url, "active": active, "icon": item.icon})

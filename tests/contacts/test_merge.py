@@ -31,7 +31,10 @@ SYSTEM = SystemActor("tests")
 
 def _contact(unit, kind, raw, scope="", **attributes):
     return contact_resolve(
-        unit=unit, keys=[make_key(kind, raw, scope)], attributes=attributes, source="api",
+        unit=unit,
+        keys=[make_key(kind, raw, scope)],
+        attributes=attributes,
+        source="api",
         acting_user=SYSTEM,
     ).contact
 
@@ -42,16 +45,23 @@ def _state(contact_id):
     fields = model_to_dict(contact, exclude=["id"])
     return {
         "fields": fields,
-        "identities": sorted(Identity.objects.filter(contact_id=contact_id).values_list(
-            "kind", "scope", "value")),
-        "units": sorted(ContactUnit.objects.filter(contact_id=contact_id).values_list(
-            "unit_id", "source")),
-        "tags": sorted(ContactTag.objects.filter(contact_id=contact_id).values_list(
-            "tag__name", "source", "added_by")),
-        "activities": sorted(Activity.objects.filter(contact_id=contact_id).values_list(
-            "id", flat=True)),
-        "consent": sorted(ConsentState.objects.filter(contact_id=contact_id).values_list(
-            "channel", "granted")),
+        "identities": sorted(
+            Identity.objects.filter(contact_id=contact_id).values_list("kind", "scope", "value")
+        ),
+        "units": sorted(
+            ContactUnit.objects.filter(contact_id=contact_id).values_list("unit_id", "source")
+        ),
+        "tags": sorted(
+            ContactTag.objects.filter(contact_id=contact_id).values_list(
+                "tag__name", "source", "added_by"
+            )
+        ),
+        "activities": sorted(
+            Activity.objects.filter(contact_id=contact_id).values_list("id", flat=True)
+        ),
+        "consent": sorted(
+            ConsentState.objects.filter(contact_id=contact_id).values_list("channel", "granted")
+        ),
     }
 
 
@@ -68,10 +78,16 @@ def pair(world):
     ContactTag.objects.create(contact=b, tag=vip, added_by="y")
     ContactTag.objects.create(contact=b, tag=expo, added_by="y")
     Activity.objects.bulk_create(
-        [Activity(unit=world.a, contact=a, type="page_view", occurred_at=now - timedelta(hours=i))
-         for i in range(3)]
-        + [Activity(unit=world.b, contact=b, type="download", occurred_at=now - timedelta(days=i))
-           for i in range(4)]
+        [
+            Activity(
+                unit=world.a, contact=a, type="page_view", occurred_at=now - timedelta(hours=i)
+            )
+            for i in range(3)
+        ]
+        + [
+            Activity(unit=world.b, contact=b, type="download", occurred_at=now - timedelta(days=i))
+            for i in range(4)
+        ]
     )
     consent_record(contact=a, unit=world.a, channel="email", granted=True, source="form")
     consent_record(contact=b, unit=world.b, channel="email", granted=False, source="unsubscribe")
@@ -114,8 +130,9 @@ def test_undoing_a_merge_restores_both_contacts_exactly(world, pair):
 def test_what_arrived_after_the_merge_stays_with_the_kept_contact(world, pair):
     a, b = pair
     merge = contact_merge(kept=a, dropped=b, acting_user=SYSTEM)
-    late = Activity.objects.create(unit=world.a, contact=a, type="form_submit",
-                                   occurred_at=timezone.now())
+    late = Activity.objects.create(
+        unit=world.a, contact=a, type="form_submit", occurred_at=timezone.now()
+    )
     contact_merge_undo(merge=merge, acting_user=SYSTEM)
     assert Activity.objects.get(pk=late.pk).contact_id == a.pk
 

@@ -88,12 +88,30 @@ def test_newest_non_empty_value_wins_and_empty_never_erases(world):
 
     now = timezone.now()
     key = [make_key("email", "wang@example.cn")]
-    contact_resolve(unit=world.a, keys=key, attributes={"company_name": "新公司"},
-                    source="form", observed_at=now, acting_user=SYSTEM)
-    contact_resolve(unit=world.a, keys=key, attributes={"company_name": "旧公司"},
-                    source="import", observed_at=now - timedelta(days=30), acting_user=SYSTEM)
-    contact_resolve(unit=world.a, keys=key, attributes={"company_name": ""},
-                    source="api", observed_at=now + timedelta(days=1), acting_user=SYSTEM)
+    contact_resolve(
+        unit=world.a,
+        keys=key,
+        attributes={"company_name": "新公司"},
+        source="form",
+        observed_at=now,
+        acting_user=SYSTEM,
+    )
+    contact_resolve(
+        unit=world.a,
+        keys=key,
+        attributes={"company_name": "旧公司"},
+        source="import",
+        observed_at=now - timedelta(days=30),
+        acting_user=SYSTEM,
+    )
+    contact_resolve(
+        unit=world.a,
+        keys=key,
+        attributes={"company_name": ""},
+        source="api",
+        observed_at=now + timedelta(days=1),
+        acting_user=SYSTEM,
+    )
     contact = Contact.objects.get()
     assert contact.company_name == "新公司"
     assert contact.field_sources["company_name"]["source"] == "form"
@@ -105,8 +123,11 @@ def test_a_unionid_joining_two_contacts_merges_them(world):
     second = _resolve(world.a, ("wechat_openid", "oOPENID", "wxAPP"), city="上海").contact
 
     result = _resolve(
-        world.a, ("phone", "13800138000"), ("wechat_openid", "oOPENID", "wxAPP"),
-        ("wechat_unionid", "uUNION"), source="wechat",
+        world.a,
+        ("phone", "13800138000"),
+        ("wechat_openid", "oOPENID", "wxAPP"),
+        ("wechat_unionid", "uUNION"),
+        source="wechat",
     )
 
     assert result.outcome == "merged"
@@ -115,7 +136,9 @@ def test_a_unionid_joining_two_contacts_merges_them(world):
     second.refresh_from_db()
     assert (second.status, second.merged_into_id) == (ContactStatus.MERGED, first.pk)
     assert set(Identity.objects.filter(contact_id=first.pk).values_list("kind", flat=True)) == {
-        "phone", "wechat_openid", "wechat_unionid"
+        "phone",
+        "wechat_openid",
+        "wechat_unionid",
     }
     kept = Contact.objects.get(pk=first.pk)
     assert (kept.name, kept.city) == ("张伟", "上海")
@@ -127,8 +150,9 @@ def test_an_erased_person_is_not_taken_back(world):
     from apps.contacts.services.resolution import value_hash
 
     key = make_key("phone", "13900139000")
-    ErasedIdentity.objects.create(group=world.group, kind=key.kind, scope=key.scope,
-                                  value_hash=value_hash(key))
+    ErasedIdentity.objects.create(
+        group=world.group, kind=key.kind, scope=key.scope, value_hash=value_hash(key)
+    )
     with pytest.raises(ErasedPerson):
         _resolve(world.a, ("phone", "13900139000"), name="不该回来")
     assert Contact.objects.count() == 0

@@ -31,7 +31,6 @@ from apps.contacts.identity_keys import Key
 from apps.contacts.models import (
     STANDARD_FIELDS,
     Contact,
-    ContactStatus,
     ContactUnit,
     ErasedIdentity,
     Identity,

@@ -1,0 +1,1 @@
+"""Console pages for contacts, one module per area; each module has ``urlpatterns``."""
