@@ -9,4 +9,5 @@ class ContactsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from apps.contacts import navigation  # noqa: F401  (nav items and permissions)
+        # Registrations into core's registries: nav, permissions, home cards, demo data.
+        from apps.contacts import demo, home_cards, navigation  # noqa: F401

@@ -33,3 +33,16 @@ def register_merge_hooks(name: str, merge: MergeHandler, undo: UndoHandler) -> N
 
 def merge_hooks() -> list[MergeHooks]:
     return list(_MERGE_HOOKS.values())
+
+
+# contact ids -> the subset whose PII must be kept (e.g. they have an open lead).
+RetentionGuard = Callable[[list[int]], set[int]]
+_RETENTION_GUARDS: dict[str, RetentionGuard] = {}
+
+
+def register_retention_guard(name: str, guard: RetentionGuard) -> None:
+    _RETENTION_GUARDS[name] = guard
+
+
+def retention_guards() -> list[RetentionGuard]:
+    return list(_RETENTION_GUARDS.values())

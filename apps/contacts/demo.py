@@ -1,0 +1,1 @@
+"""Contacts' part of the demo world (registered with apps.core.demo.register_demo)."""

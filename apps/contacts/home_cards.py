@@ -1,0 +1,1 @@
+"""Contacts' cards on the surfaces' home pages (registered from AppConfig.ready)."""
