@@ -1,0 +1,309 @@
+"""Identity resolution for many rows at once: the set-based twin of
+``resolution.contact_resolve``, for imports and other bulk producers.
+
+Same rules, same locks, a fixed number of statements per batch whatever its size:
+
+1. one advisory lock per key, all in one statement, sorted (``resolution.lock_keys``, so
+   a form submitted meanwhile for the same phone waits for us, and we for it);
+2. one query for erased people's tombstones: their rows are refused, not taken back;
+3. one query for the contacts that already own any of the keys;
+4. rows that share a key (within the batch) are one person;
+5. new people: ids from the sequence in one query, then one ``INSERT … SELECT FROM
+   unnest``; known people: one ``SELECT … FOR UPDATE``, the newest-non-empty-wins rule
+   applied in Python (``resolution.apply_attributes``, the very same function), then one
+   ``UPDATE … FROM unnest``;
+6. one ``INSERT … ON CONFLICT DO NOTHING`` for the new identities and one for the units
+   that now know the people.
+
+A person whose keys already belong to two different contacts needs a merge; that is rare
+and goes through ``contact_resolve`` (which merges, audited and undoable), one at a time.
+
+The caller keeps batches small enough for PostgreSQL's lock table: every key is one
+advisory lock held to the end of the transaction, and the shared table has
+``max_locks_per_transaction × max_connections`` slots (6 400 by default).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from apps.contacts.identity_keys import Key
+from apps.contacts.models import Contact, ContactStatus, Identity
+from apps.contacts.services.resolution import (
+    Outcome,
+    apply_attributes,
+    contact_resolve,
+    contact_unit_ensure,
+    erased_keys,
+    lock_keys,
+)
+from apps.core.models import BusinessUnit
+from apps.core.services import Actor
+
+_TEXT_FIELDS = ("name", "title", "department", "company_name", "province", "city", "industry")
+
+
+@dataclass(frozen=True)
+class BatchRow:
+    keys: Sequence[Key]
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class BatchResult:
+    # Per input row: the contact it landed on, and how; None where the row was refused.
+    contact_ids: list[int | None]
+    outcomes: list[Outcome | None]
+    # Indexes of rows refused because a key belongs to someone who asked to be erased.
+    erased_rows: list[int] = field(default_factory=list)
+    created: int = 0
+    matched: int = 0
+    merged: int = 0
+
+
+def _find(parent: list[int], i: int) -> int:
+    while parent[i] != i:
+        parent[i] = parent[parent[i]]
+        i = parent[i]
+    return i
+
+
+def _people(rows: Sequence[BatchRow], live: list[int]) -> list[list[int]]:
+    """Live row indexes grouped into people: rows sharing a key are one person."""
+    parent = list(range(len(rows)))
+    first_row: dict[Key, int] = {}
+    for i in live:
+        for key in rows[i].keys:
+            j = first_row.setdefault(key, i)
+            if j != i:
+                parent[_find(parent, i)] = _find(parent, j)
+    groups: dict[int, list[int]] = {}
+    for i in live:
+        groups.setdefault(_find(parent, i), []).append(i)
+    return list(groups.values())
+
+
+def _owners(group_id: int, keys: Sequence[Key]) -> dict[Key, int]:
+    """key -> contact id for the keys someone already holds: one indexed join."""
+    if not keys:
+        return {}
+    table = Identity._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT i.kind, i.scope, i.value, i.contact_id
+            FROM {table} AS i
+            JOIN unnest(%s::text[], %s::text[], %s::text[]) AS k(kind, scope, value)
+              ON i.kind = k.kind AND i.scope = k.scope AND i.value = k.value
+            WHERE i.group_id = %s
+            """,  # noqa: S608 - table name from model metadata
+            [[k.kind for k in keys], [k.scope for k in keys], [k.value for k in keys], group_id],
+        )
+        return {Key(kind, scope, value): cid for kind, scope, value, cid in cursor.fetchall()}
+
+
+def _next_ids(count: int) -> list[int]:
+    table = Contact._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+            [table, count],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _columns(contacts: Sequence[Contact]) -> list[list[Any]]:
+    return [
+        [c.pk for c in contacts],
+        *([getattr(c, name) for c in contacts] for name in _TEXT_FIELDS),
+        [c.source_channel_id for c in contacts],
+        [json.dumps(c.custom or {}, ensure_ascii=False) for c in contacts],
+        [json.dumps(c.field_sources or {}, ensure_ascii=False) for c in contacts],
+        [c.last_seen_at for c in contacts],
+    ]
+
+
+_UNNEST = (
+    "unnest(%s::bigint[], "
+    + ", ".join("%s::text[]" for _ in _TEXT_FIELDS)
+    + ", %s::bigint[], %s::jsonb[], %s::jsonb[], %s::timestamptz[]) "
+    + "AS v(id, "
+    + ", ".join(_TEXT_FIELDS)
+    + ", source_channel_id, custom, field_sources, seen)"
+)
+
+
+def _insert_contacts(group_id: int, contacts: Sequence[Contact], now: datetime) -> None:
+    table = Contact._meta.db_table
+    names = ", ".join(_TEXT_FIELDS)
+    values = ", ".join(f"v.{n}" for n in _TEXT_FIELDS)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO {table} (id, group_id, status, {names}, source_channel_id, custom,
+                                 field_sources, first_seen_at, last_seen_at, created_at,
+                                 updated_at)
+            SELECT v.id, %s, %s, {values}, v.source_channel_id, v.custom, v.field_sources,
+                   v.seen, v.seen, %s, %s
+            FROM {_UNNEST}
+            """,  # noqa: S608 - table and column names are ours
+            [group_id, ContactStatus.ACTIVE, now, now, *_columns(contacts)],
+        )
+
+
+def _update_contacts(contacts: Sequence[Contact], now: datetime) -> None:
+    table = Contact._meta.db_table
+    sets = ", ".join(f"{n} = v.{n}" for n in _TEXT_FIELDS)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            UPDATE {table} AS c
+            SET {sets}, source_channel_id = v.source_channel_id, custom = v.custom,
+                field_sources = v.field_sources,
+                last_seen_at = GREATEST(c.last_seen_at, v.seen), updated_at = %s
+            FROM {_UNNEST}
+            WHERE c.id = v.id
+            """,  # noqa: S608 - table and column names are ours
+            [now, *_columns(contacts)],
+        )
+
+
+def _insert_identities(group_id: int, pairs: Sequence[tuple[Key, int]], source: str) -> None:
+    if not pairs:
+        return
+    table = Identity._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO {table} (group_id, contact_id, kind, scope, value, source, created_at)
+            SELECT %s, v.contact_id, v.kind, v.scope, v.value, %s, %s
+            FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[])
+                 AS v(contact_id, kind, scope, value)
+            ON CONFLICT (group_id, kind, scope, value) DO NOTHING
+            """,  # noqa: S608 - table name from model metadata
+            [
+                group_id,
+                source,
+                timezone.now(),
+                [cid for _k, cid in pairs],
+                [k.kind for k, _cid in pairs],
+                [k.scope for k, _cid in pairs],
+                [k.value for k, _cid in pairs],
+            ],
+        )
+
+
+@transaction.atomic
+def contacts_resolve_batch(
+    *,
+    unit: BusinessUnit,
+    rows: Sequence[BatchRow],
+    source: str,
+    observed_at: datetime | None = None,
+    acting_user: Actor,
+) -> BatchResult:
+    """Find or create the contact behind each row, set-based (see the module docstring).
+
+    Rows are applied in order, so where two rows describe one person the later row's
+    non-empty values win. Every row needs at least one key.
+    """
+    if any(not r.keys for r in rows):
+        raise ValueError("identity resolution needs at least one key per row")
+    result = BatchResult(contact_ids=[None] * len(rows), outcomes=[None] * len(rows))
+    if not rows:
+        return result
+    group_id = unit.parent_id or unit.pk
+    observed_at = observed_at or timezone.now()
+    now = timezone.now()
+    all_keys = sorted({k for r in rows for k in r.keys})
+    lock_keys(group_id, all_keys)
+    erased = erased_keys(group_id, all_keys)
+    live = [i for i, r in enumerate(rows) if not erased.intersection(r.keys)]
+    result.erased_rows = [i for i, r in enumerate(rows) if erased.intersection(r.keys)]
+    owners = _owners(group_id, [k for k in all_keys if k not in erased])
+
+    new: list[tuple[Contact, list[int]]] = []
+    known: dict[int, list[int]] = {}
+    to_merge: list[list[int]] = []
+    for person in _people(rows, live):
+        held = {owners[k] for i in person for k in rows[i].keys if k in owners}
+        if not held:
+            contact = Contact(
+                group_id=group_id, first_seen_at=observed_at, last_seen_at=observed_at
+            )
+            new.append((contact, person))
+        elif len(held) == 1:
+            known.setdefault(held.pop(), []).extend(person)
+        else:
+            to_merge.append(person)
+
+    if new:
+        for (contact, person), pk in zip(new, _next_ids(len(new)), strict=True):
+            contact.pk = pk
+            for i in person:
+                apply_attributes(
+                    contact, rows[i].attributes, source=source, observed_at=observed_at
+                )
+                result.contact_ids[i], result.outcomes[i] = pk, "created"
+        _insert_contacts(group_id, [c for c, _person in new], now)
+        result.created = len(new)
+
+    if known:
+        locked = (
+            Contact.objects.dangerously_unscoped()
+            .select_for_update()
+            .filter(pk__in=sorted(known))
+            .order_by("pk")
+        )
+        contacts = list(locked)
+        for contact in contacts:
+            for i in sorted(known[contact.pk]):
+                apply_attributes(
+                    contact, rows[i].attributes, source=source, observed_at=observed_at
+                )
+                result.contact_ids[i], result.outcomes[i] = contact.pk, "matched"
+            contact.last_seen_at = max(contact.last_seen_at, observed_at)
+        _update_contacts(contacts, now)
+        result.matched = len(contacts)
+
+    pairs: list[tuple[Key, int]] = []
+    for i in live:
+        cid = result.contact_ids[i]
+        if cid is not None:
+            pairs += [(k, cid) for k in rows[i].keys if k not in owners]
+    _insert_identities(group_id, list(dict(pairs).items()), source)
+    ids = {cid for cid in result.contact_ids if cid is not None}
+    if ids:
+        contact_unit_ensure(ids, unit.pk, source)
+
+    for person in to_merge:  # rare: the keys already belong to two or more contacts
+        keys = list(dict.fromkeys(k for i in person for k in rows[i].keys))
+        attributes: dict[str, Any] = {}
+        for i in person:
+            attributes.update(
+                {
+                    k: v
+                    for k, v in rows[i].attributes.items()
+                    if k != "custom" and v not in ("", None)
+                }
+            )
+            attributes.setdefault("custom", {}).update(rows[i].attributes.get("custom") or {})
+        resolved = contact_resolve(
+            unit=unit,
+            keys=keys,
+            attributes=attributes,
+            source=source,
+            observed_at=observed_at,
+            acting_user=acting_user,
+        )
+        for i in person:
+            result.contact_ids[i], result.outcomes[i] = resolved.contact.pk, resolved.outcome
+        result.merged += 1
+    return result
