@@ -9,6 +9,7 @@ import os
 import sys
 from pathlib import Path
 
+from celery.schedules import crontab
 from django.utils.translation import gettext_lazy as _
 
 from config import services
@@ -282,6 +283,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "core-heartbeat": {"task": "core.heartbeat", "schedule": 60.0},
+    # Nightly, when nobody works: PII retention per unit (seed 004) and expired exports.
+    "contacts-purge-pii": {"task": "contacts.purge_pii", "schedule": crontab(hour=3, minute=30)},
 }
 
 if TESTING:

@@ -237,6 +237,7 @@ class Person:
     contact_id: int = 0  # set once the person has been resolved
     wechat: bool = False
     units: set[int] = field(default_factory=set)
+    keys: set[Key] = field(default_factory=set)
 
 
 class _Demo:
@@ -383,6 +384,7 @@ class _Demo:
             observed_at=at,
             acting_user=SYSTEM,
         )
+        person.keys.update(keys)
         person.units.add(unit.pk)
         person.contact_id = result.contact.pk
         return result.contact.pk
@@ -421,9 +423,20 @@ class _Demo:
         else:
             self._resolve(person, unit, [phone, *email], attrs, "event", at)
         if rng.random() < 0.08:
-            # Known to a second unit too: the same phone at another unit's event.
-            other = self.units[rng.choice([c for c in UNIT_CODES if c != code])]
-            self._resolve(person, other, [phone], {}, "event", later + timedelta(days=5))
+            # Known to a second unit too: the same phone at another unit's event, or (for
+            # someone we only know on WeChat) a follow of that unit's official account,
+            # which shares the unionid across the group's accounts.
+            other_code = rng.choice([c for c in UNIT_CODES if c != code])
+            at_other = later + timedelta(days=5)
+            if phone in person.keys:
+                self._resolve(person, self.units[other_code], [phone], {}, "event", at_other)
+            else:
+                # An openid is per official account: this one is new.
+                other_openid = make_key(
+                    "wechat_openid", f"o{rng.getrandbits(96):024x}", WECHAT_APP_IDS[other_code]
+                )
+                keys = [other_openid, unionid]
+                self._resolve(person, self.units[other_code], keys, {}, "wechat", at_other)
 
     # --- behaviour, consent, tags -------------------------------------------------------------
 

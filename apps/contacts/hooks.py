@@ -35,6 +35,27 @@ def merge_hooks() -> list[MergeHooks]:
     return list(_MERGE_HOOKS.values())
 
 
+# Data-subject rights: higher apps add what they hold on a person to the export, and
+# delete it on erasure. Both receive the contact id; export returns JSON-ready data.
+SubjectExporter = Callable[[int], Any]
+SubjectEraser = Callable[[int], None]
+_SUBJECT_EXPORTERS: dict[str, SubjectExporter] = {}
+_SUBJECT_ERASERS: dict[str, SubjectEraser] = {}
+
+
+def register_subject_hooks(name: str, export: SubjectExporter, erase: SubjectEraser) -> None:
+    _SUBJECT_EXPORTERS[name] = export
+    _SUBJECT_ERASERS[name] = erase
+
+
+def subject_exporters() -> dict[str, SubjectExporter]:
+    return dict(_SUBJECT_EXPORTERS)
+
+
+def subject_erasers() -> dict[str, SubjectEraser]:
+    return dict(_SUBJECT_ERASERS)
+
+
 # contact ids -> the subset whose PII must be kept (e.g. they have an open lead).
 RetentionGuard = Callable[[list[int]], set[int]]
 _RETENTION_GUARDS: dict[str, RetentionGuard] = {}

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, datetime
+import os
+from datetime import UTC, datetime, timedelta
 
 import openpyxl
 import pytest
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from apps.contacts.identity_keys import make_key
 from apps.contacts.models import (
@@ -470,3 +472,22 @@ def test_the_api_downloads_a_finished_export(world, english, run_export, api):
     assert detail["download_url"].endswith(f"/api/v1/contact-exports/{export.pk}/download/")
     assert response.status_code == 200
     assert b"".join(response.streaming_content)[:2] == b"PK"  # a zip: the XLSX file
+
+
+def test_old_export_files_are_deleted_and_the_job_stays(world, english, run_export, client):
+    _contact(world.a, ("email", "x@example.cn"))
+    old = run_export(world.marketer, "csv")
+    fresh = run_export(world.marketer, "csv")
+    path = old.file.path
+    ContactExport.objects.filter(pk=old.pk).update(finished_at=timezone.now() - timedelta(days=8))
+
+    assert export_service.contact_export_files_expire() == 1
+
+    old.refresh_from_db()
+    fresh.refresh_from_db()
+    assert (old.status, old.file.name) == (JobStatus.DONE, "")
+    assert not os.path.exists(path)
+    assert fresh.file.name != ""
+    client.force_login(world.marketer)
+    assert client.get(f"/console/exports/{old.pk}/download/").status_code == 404
+    assert "File expired" in client.get(f"/console/exports/{old.pk}/row/").content.decode()

@@ -249,7 +249,7 @@ def test_utf8_with_and_without_bom_imports_the_same(world, marketer, bom, encodi
 def test_a_file_ascii_at_first_and_gbk_further_on_is_read_as_gbk(world, marketer):
     header = ["name", "mobile", "email", "company", "title", "city"]
     title = "Purchasing manager, eastern region"
-    rows = [[f"user{i}", f"139{i:08d}", "", "ACME", title, ""] for i in range(1_000)]
+    rows = [[f"user{i}", f"139{i:08d}", "", "ACME", title, ""] for i in range(1_100)]
     rows.append(["王芳", "13812345678", "", "华澜", "", "北京"])
     content = csv_bytes(rows, header=header, encoding="gbk")
     assert content[:65536].isascii()
@@ -257,7 +257,7 @@ def test_a_file_ascii_at_first_and_gbk_further_on_is_read_as_gbk(world, marketer
 
     done = run_import(world.a, marketer, content, mapping)
 
-    assert (done.status, done.encoding, done.imported_rows) == ("done", "gb18030", 1_001)
+    assert (done.status, done.encoding, done.imported_rows) == ("done", "gb18030", 1_101)
     assert Contact.objects.get(identities__value="+8613812345678").name == "王芳"
 
 
@@ -717,10 +717,11 @@ def test_queries_grow_with_batches_not_with_rows(world, marketer):
     one_batch = _queries_of_an_import(world, marketer, 100, first=0)
     ten_batches = _queries_of_an_import(world, marketer, 1_000, first=100)
 
-    # 18 statements a batch: savepoint, duplicate lookup, advisory locks, tombstones,
-    # owners, new ids, insert contacts, insert identities, units, seen keys, progress …
-    assert (ten_batches - one_batch) == 9 * 18
-    assert one_batch == 35
+    # 14 statements a batch of new people, whatever its size: savepoint, earlier keys,
+    # (savepoint) advisory locks, tombstones, owners, new ids, contacts, identities, units
+    # (release), keys seen, progress, release.
+    assert ten_batches - one_batch == 9 * 14
+    assert one_batch == 27
 
 
 def test_the_mapping_is_remembered_per_unit(world, marketer, world_b_marketer_en):

@@ -27,7 +27,7 @@ import io
 import logging
 import tempfile
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import IO, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -76,6 +76,9 @@ CHUNK_SIZE = 2000
 # Characters that make a spreadsheet treat a cell as a formula (OWASP CSV injection list).
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 QUERY_MAX = 200
+# Export files hold personal data: they are deleted this many days after they were
+# written (the nightly retention task does it), so copies do not outlive erasures.
+FILE_DAYS = 7
 
 
 class ExportError(ValueError):
@@ -408,3 +411,24 @@ def _write(export: ContactExport, user: User) -> int:
                 after={"rows": processed, "file_type": export.file_type, "filters": filters},
             )
     return processed
+
+
+def contact_export_files_expire(*, now: datetime | None = None, days: int = FILE_DAYS) -> int:
+    """Delete the files of exports finished more than ``days`` ago; returns how many.
+
+    The job row stays (who exported what, when); only the file goes, and the page says
+    it expired.
+    """
+    cutoff = (now or timezone.now()) - timedelta(days=days)
+    expired = 0
+    old = (
+        ContactExport.objects.dangerously_unscoped()
+        .filter(finished_at__lt=cutoff)
+        .exclude(file="")
+        .order_by("id")
+    )
+    for export in old.iterator(chunk_size=CHUNK_SIZE):
+        export.file.delete(save=False)
+        ContactExport.objects.dangerously_unscoped().filter(pk=export.pk).update(file="")
+        expired += 1
+    return expired

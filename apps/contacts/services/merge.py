@@ -228,6 +228,8 @@ def merge_blocker(merge: ContactMerge) -> str | None:
     """Why ``merge`` cannot be undone now, or None."""
     if merge.undone_at is not None:
         return _("This merge was already undone.")
+    if merge.snapshot.get("erased_at") or "moved" not in merge.snapshot:
+        return _("The person was erased; this merge can no longer be undone.")
     later = (
         ContactMerge.objects.dangerously_unscoped()
         .filter(id__gt=merge.pk, undone_at__isnull=True)

@@ -39,6 +39,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from apps.contacts.hooks import subject_erasers, subject_exporters
 from apps.contacts.identity_keys import Key
 from apps.contacts.models import (
     STANDARD_FIELDS,
@@ -293,8 +294,16 @@ def _holder(contact: Contact) -> Contact:
 def contact_subject_export(contact: Contact) -> dict[str, Any]:
     """Everything we hold on the person, as a JSON-serialisable dict."""
     contact = _holder(contact)
-    data = _head(contact)
+    data = _head_with_hooks(contact)
     data["activities"] = list(_activities(contact))
+    return data
+
+
+def _head_with_hooks(contact: Contact) -> dict[str, Any]:
+    data = _head(contact)
+    # What higher apps (leads, opportunities…) hold on the person.
+    for name, exporter in subject_exporters().items():
+        data[name] = exporter(contact.pk)
     return data
 
 
@@ -302,7 +311,7 @@ def contact_subject_export_stream(contact: Contact) -> Iterator[str]:
     """The same document as ``contact_subject_export``, as JSON text in pieces: the
     activities (which can be many) are read in chunks and never held all at once."""
     contact = _holder(contact)
-    head = json.dumps(_head(contact), ensure_ascii=False, cls=DjangoJSONEncoder)
+    head = json.dumps(_head_with_hooks(contact), ensure_ascii=False, cls=DjangoJSONEncoder)
     yield head[:-1] + ', "activities": ['
     for n, activity in enumerate(_activities(contact)):
         yield ("," if n else "") + json.dumps(activity, ensure_ascii=False, cls=DjangoJSONEncoder)
@@ -414,6 +423,9 @@ def contact_erase(*, contact: Contact, acting_user: Actor) -> ErasureResult:
     now = timezone.now()
     family = _merged_into(contact.pk)
     everyone = [contact.pk, *family]
+    for eraser in subject_erasers().values():
+        for pk in everyone:
+            eraser(pk)
 
     ErasedIdentity.objects.bulk_create(
         [

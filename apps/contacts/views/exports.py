@@ -44,6 +44,7 @@ from apps.contacts.selectors.exports import (
     export_filter_options,
     exports_visible,
 )
+from apps.contacts.services import retention as _retention  # noqa: F401 - its audit labels
 from apps.contacts.services.exports import FILE_TYPES, contact_export_create
 from apps.contacts.services.subject import (
     ErasureError,
