@@ -211,3 +211,12 @@ class MergeConfirmForm(forms.Form):
         initial=THIS,
     )
     reason = forms.CharField(label=_("Reason"), required=False, max_length=200)
+
+    def __init__(self, *args: Any, names: tuple[str, str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if names is not None:
+            this, other = names
+            _choice_field(self, "keep").choices = [
+                (self.THIS, _("this contact: %(name)s") % {"name": this}),
+                (self.OTHER, _("the other contact: %(name)s") % {"name": other}),
+            ]

@@ -245,7 +245,7 @@ class IdentityInSerializer(serializers.Serializer[Any]):
     )
 
 
-def _key_message(kind: str, raw: str) -> str:
+def identity_error_message(kind: str, raw: str) -> str:
     if kind == IdentityKind.PHONE:
         return _("“%(value)s” is not a valid phone number.") % {"value": raw}
     if kind == IdentityKind.EMAIL:
@@ -265,7 +265,7 @@ def identities_to_keys(items: list[dict[str, Any]]) -> list[Key]:
         try:
             key = make_key(kind, raw, scope)
         except InvalidKey:
-            errors[str(index)] = [_key_message(kind, raw)]
+            errors[str(index)] = [identity_error_message(kind, raw)]
             continue
         if key not in keys:
             keys.append(key)

@@ -25,6 +25,15 @@ from apps.core.models import AuditLog
 from apps.core.services import SystemActor
 
 pytestmark = pytest.mark.django_db
+
+
+def found_in(pattern, text):
+    """The regex match, failing the test when there is none."""
+    match = re.search(pattern, text)
+    assert match is not None, pattern
+    return match
+
+
 SYSTEM = SystemActor("tests")
 LIST = "/console/contacts/"
 
@@ -86,7 +95,7 @@ def test_the_list_pages_by_cursor_without_counting(world, client):
     client.force_login(world.marketer)
 
     first = client.get(LIST)
-    next_link = re.search(r'href="\?(cursor=[^"]+)" rel="next"', first.text).group(1)
+    next_link = found_in(r'href="\?(cursor=[^"]+)" rel="next"', first.text).group(1)
     second = client.get(f"{LIST}?{next_link}")
 
     assert names_in(first.text) == [f"P-{i:03d}" for i in range(59, 9, -1)]
@@ -432,7 +441,7 @@ def test_home_cards_count_contacts_new_ones_and_reachable_ones(world, client):
 
     def card(title):
         block = text.split(title, 1)[1]
-        return re.search(r'<p class="value">([^<]+)</p>', block).group(1)
+        return found_in(r'<p class="value">([^<]+)</p>', block).group(1)
 
     assert card("Contacts in your units") == "3"
     assert card("New contacts this week") == "2"
@@ -475,3 +484,15 @@ def test_tag_all_matching_a_tag_filter_adds_another_tag(world, client):
 
     assert response["Location"] == f"/console/contacts/?tag={vip.pk}"
     assert _tagged(expo) == {one.pk, two.pk}
+
+
+def test_the_unit_switcher_narrows_the_list(world, client):
+    person(world.a, phone="13800000001", name="A 的人")
+    person(world.b, phone="13800000002", name="B 的人")
+    client.force_login(world.group_admin)
+    everyone = names_in(client.get(LIST).text)
+
+    client.post("/unit/", {"unit": world.b.pk, "next": LIST})
+
+    assert everyone == ["B 的人", "A 的人"]
+    assert names_in(client.get(LIST).text) == ["B 的人"]

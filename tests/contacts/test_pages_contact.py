@@ -391,3 +391,16 @@ def test_merge_by_hand_is_403_without_the_merge_permission(world, client):
     client.force_login(world.viewer)
 
     assert client.get(page(this) + "merge/").status_code == 403
+
+
+def test_a_merge_whose_person_was_erased_offers_no_undo(world, client):
+    kept = person(world.a, phone="13800000001")
+    dropped = person(world.a, phone="13800000002")
+    merge = contact_merge(kept=kept, dropped=dropped, acting_user=SYSTEM)
+    ContactMerge.objects.filter(pk=merge.pk).update(snapshot={"erased_at": "2026-11-30"})
+    client.force_login(world.marketer)
+
+    text = client.get(page(kept)).text
+
+    assert "The person was erased; this merge can no longer be undone." in text
+    assert f"merges/{merge.pk}/undo/" not in text

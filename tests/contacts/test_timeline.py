@@ -22,6 +22,15 @@ from apps.core.pagination import InvalidCursor
 from apps.core.services import SystemActor
 
 pytestmark = pytest.mark.django_db
+
+
+def found_in(pattern, text):
+    """The regex match, failing the test when there is none."""
+    match = re.search(pattern, text)
+    assert match is not None, pattern
+    return match
+
+
 SYSTEM = SystemActor("tests")
 
 
@@ -164,7 +173,7 @@ def what(text):
 def test_load_more_returns_the_next_items_and_a_new_button(world, client, contact, history):
     client.force_login(world.marketer)
     page = client.get(f"/console/contacts/{contact.pk}/")
-    more = re.search(r'hx-get="([^"]+cursor=[^"]+)"', page.text).group(1).replace("&amp;", "&")
+    more = found_in(r'hx-get="([^"]+cursor=[^"]+)"', page.text).group(1).replace("&amp;", "&")
 
     response = client.get(more, HTTP_HX_REQUEST="true")
 

@@ -356,7 +356,8 @@ class ContactFilter(django_filters.FilterSet):
         try:
             key = make_key(kind, raw)
         except InvalidKey:
-            raise exceptions.ValidationError({kind: [s._key_message(kind, raw)]}) from None
+            message = s.identity_error_message(kind, raw)
+            raise exceptions.ValidationError({kind: [message]}) from None
         return queryset.filter(identities__kind=key.kind, identities__value=key.value)
 
     def filter_phone(self, queryset: models.QuerySet[Contact], name: str, value: str) -> Any:

@@ -92,9 +92,12 @@ def cell_text(value: Any) -> str:
     return str(value)
 
 
-def _rows(records: Iterable[Any], width: int, first_number: int) -> Iterator[tuple[int, list[str]]]:
+def _rows(
+    records: Iterable[Any], width: int, first_number: int, *, convert: bool
+) -> Iterator[tuple[int, list[str]]]:
     for number, record in enumerate(records, start=first_number):
-        cells = [cell_text(c) for c in record[:width]]
+        # CSV cells are strings already; workbook cells are numbers, dates, None…
+        cells = [cell_text(c) for c in record[:width]] if convert else record[:width]
         if not any(c.strip() for c in cells):
             continue
         if len(cells) < width:
@@ -133,7 +136,7 @@ def _csv_table(binary: IO[bytes], encoding: str) -> Table:
     header = unique_header(next(records))
     if not header:
         raise ImportFileError(_("The file has no header row."))
-    return Table(header, _rows(records, len(header), skipped + 2))
+    return Table(header, _rows(records, len(header), skipped + 2, convert=False))
 
 
 def _xlsx_table(binary: IO[bytes]) -> tuple[Table, Any]:
@@ -153,7 +156,7 @@ def _xlsx_table(binary: IO[bytes]) -> tuple[Table, Any]:
     for number, record in enumerate(records, start=1):
         if any(cell_text(c).strip() for c in record):
             header = unique_header(record)
-            return Table(header, _rows(records, len(header), number + 1)), book
+            return Table(header, _rows(records, len(header), number + 1, convert=True)), book
     book.close()
     raise ImportFileError(_("The first sheet of the workbook has no header row."))
 

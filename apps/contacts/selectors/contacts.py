@@ -421,6 +421,8 @@ def merge_history(*, user: User, contact: Contact, limit: int = 20) -> list[Merg
         blocker: str | None = None
         if m.undone_at is not None:
             blocker = _("This merge was already undone.")
+        elif (m.snapshot or {}).get("erased_at") or "moved" not in (m.snapshot or {}):
+            blocker = _("The person was erased; this merge can no longer be undone.")
         else:
             pair = {m.kept_id, m.dropped_id}
             first = next((x for x in later if x[0] > m.pk and pair & {x[1], x[2]}), None)

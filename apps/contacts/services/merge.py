@@ -18,6 +18,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from apps.contacts.hooks import merge_hooks
 from apps.contacts.models import (
@@ -34,7 +35,11 @@ from apps.contacts.models import (
     TagHistory,
 )
 from apps.contacts.services.consent import consent_states_refresh
+from apps.core.audit_actions import register_action
 from apps.core.services import Actor, audit_record
+
+register_action("contact.merge", gettext_lazy("Contacts merged"))
+register_action("contact.merge_undo", gettext_lazy("Merge undone"))
 
 # Activity ids per MergeMovedActivities row: keeps each JSON value small.
 ACTIVITY_CHUNK = 10_000

@@ -5,8 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from django.db import connection, transaction
+from django.utils.translation import gettext_lazy as _
 
 from apps.contacts.models import ContactTag, Tag, TagHistory
+from apps.core.audit_actions import register_action
+from apps.core.models import User
+from apps.core.services import audit_record
+
+register_action("contact.tags_bulk_add", _("Tag added to many contacts"))
 
 
 @transaction.atomic
@@ -65,3 +71,21 @@ def tags_remove(
             )
             removed += cursor.rowcount
     return removed
+
+
+@transaction.atomic
+def tags_bulk_add(*, acting_user: User, tag: Tag, chunks: Iterable[list[int]], scope: str) -> int:
+    """Tag every contact id in ``chunks`` (one INSERT per chunk), with one audit row."""
+    added = 0
+    for ids in chunks:
+        added += tags_add(
+            contact_ids=ids, tags=[tag], source="manual", actor_label=acting_user.get_username()
+        )
+    audit_record(
+        actor=acting_user,
+        action="contact.tags_bulk_add",
+        obj=tag,
+        unit=tag.unit_id,
+        after={"tag": tag.name, "added": added, "scope": scope},
+    )
+    return added

@@ -91,8 +91,9 @@ def channel_list(request: HttpRequest) -> HttpResponse:
     if unit is None:
         return render(request, "contacts/channels/list.html", context)
     user = user_of(request)
-    channel_form = ChannelForm(request.POST if tab == "channels" else None)
-    campaign_form = CampaignForm(request.POST if tab == "campaigns" else None, user=user, unit=unit)
+    posted = request.POST if request.method == "POST" else None
+    channel_form = ChannelForm(posted if tab == "channels" else None)
+    campaign_form = CampaignForm(posted if tab == "campaigns" else None, user=user, unit=unit)
     if request.method == "POST":
         saved = (
             _create_channel(request, unit, channel_form)

@@ -16,7 +16,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, ngettext
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.contacts.forms import (
@@ -27,7 +27,7 @@ from apps.contacts.forms import (
     TagAddForm,
     TimelineFilterForm,
 )
-from apps.contacts.models import Contact, Tag
+from apps.contacts.models import Contact
 from apps.contacts.selectors.contacts import (
     EDIT,
     MERGE,
@@ -51,21 +51,17 @@ from apps.contacts.selectors.contacts import (
 )
 from apps.contacts.selectors.timeline import contact_timeline, timeline_entries
 from apps.contacts.services.merge import MergeError, contact_merge, contact_merge_undo
-from apps.contacts.services.tags import tags_add, tags_remove
-from apps.core.audit_actions import register_action
+from apps.contacts.services.tags import tags_add, tags_bulk_add, tags_remove
 from apps.core.models import User
 from apps.core.pagination import InvalidCursor, KeysetPage, keyset_page
 from apps.core.roles import Surface
 from apps.core.scoping import visible_unit_ids
-from apps.core.services import audit_record
 from apps.core.web import page_units, surface_context, surface_required, user_of
 
 # "Tag all matching": at most this many contacts in one go (the confirmation says so).
 BULK_LIMIT = 100_000
 # Contacts per tags_add call when tagging everything that matches a filter.
 BULK_CHUNK = 5_000
-
-register_action("contact.tags_bulk_add", gettext_lazy("Contacts tagged in bulk"))
 
 
 def _allowed(user: User, permission: str) -> bool:
@@ -141,27 +137,6 @@ def contact_list_view(request: HttpRequest) -> HttpResponse:
 
 
 @transaction.atomic
-def _tag_contacts(*, user: User, tag: Tag, chunks: Any, scope: str) -> int:
-    """Tag every contact id in ``chunks`` (set-based, one INSERT per chunk), audited once.
-
-    Belongs in services.tags next to tags_add; kept here until that module grows a bulk
-    entry point.
-    """
-    added = 0
-    for ids in chunks:
-        added += tags_add(
-            contact_ids=ids, tags=[tag], source="manual", actor_label=user.get_username()
-        )
-    audit_record(
-        actor=user,
-        action="contact.tags_bulk_add",
-        obj=tag,
-        unit=tag.unit_id,
-        after={"tag": tag.name, "added": added, "scope": scope},
-    )
-    return added
-
-
 @surface_required(Surface.CONSOLE)
 @require_POST
 def contact_bulk_tag(request: HttpRequest) -> HttpResponse:
@@ -183,7 +158,7 @@ def contact_bulk_tag(request: HttpRequest) -> HttpResponse:
             .filter(pk__in=form.cleaned_data["ids"])
             .values_list("pk", flat=True)
         )
-        added = _tag_contacts(user=user, tag=tag, chunks=[ids], scope="selected")
+        added = tags_bulk_add(acting_user=user, tag=tag, chunks=[ids], scope="selected")
     else:
         filter_form = ContactFilterForm(request.POST, options=options)
         if not filter_form.is_valid():
@@ -210,7 +185,7 @@ def contact_bulk_tag(request: HttpRequest) -> HttpResponse:
             )
             return render(request, "contacts/contacts/bulk_tag_confirm.html", context)
         chunks = contact_ids_in_chunks(qs, chunk=BULK_CHUNK, limit=BULK_LIMIT)
-        added = _tag_contacts(user=user, tag=tag, chunks=chunks, scope="matching")
+        added = tags_bulk_add(acting_user=user, tag=tag, chunks=chunks, scope="matching")
     messages.success(
         request,
         ngettext(
@@ -302,6 +277,12 @@ def contact_timeline_view(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, template, context)
 
 
+def _say(request: HttpRequest, level: int, text: str) -> None:
+    """A message for the next full page; an htmx swap shows the change itself."""
+    if not request.htmx:  # type: ignore[attr-defined]
+        messages.add_message(request, level, text)
+
+
 def _tags_response(request: HttpRequest, contact: Contact) -> HttpResponse:
     if request.htmx:  # type: ignore[attr-defined]
         tags, choices = contact_tag_panel(user=user_of(request), contact=contact)
@@ -322,9 +303,9 @@ def contact_tag_add(request: HttpRequest, pk: int) -> HttpResponse:
         tags_add(
             contact_ids=[contact.pk], tags=[tag], source="manual", actor_label=user.get_username()
         )
-        messages.success(request, _("Tag “%(tag)s” added.") % {"tag": tag.name})
+        _say(request, messages.SUCCESS, _("Tag “%(tag)s” added.") % {"tag": tag.name})
     else:
-        messages.error(request, _("Choose one of your units' tags to add."))
+        _say(request, messages.ERROR, _("Choose one of your units' tags to add."))
     return _tags_response(request, contact)
 
 
@@ -340,7 +321,7 @@ def contact_tag_remove(request: HttpRequest, pk: int, tag_id: int) -> HttpRespon
         contact_ids=[contact.pk], tags=[tag], source="manual", actor_label=user.get_username()
     )
     if removed:
-        messages.success(request, _("Tag “%(tag)s” removed.") % {"tag": tag.name})
+        _say(request, messages.SUCCESS, _("Tag “%(tag)s” removed.") % {"tag": tag.name})
     return _tags_response(request, contact)
 
 
@@ -378,11 +359,16 @@ def contact_merge_view(request: HttpRequest, pk: int) -> HttpResponse:
         profile=contact_profile(user=user, contact=contact),
         other_profile=contact_profile(user=user, contact=other) if other else None,
         confirm=MergeConfirmForm(
-            initial={"other": other.pk, "keep": MergeConfirmForm.THIS} if other else None
+            initial={"other": other.pk, "keep": MergeConfirmForm.THIS} if other else None,
+            names=(_label(contact), _label(other)) if other else None,
         ),
     )
     status = 200 if other or not find.is_bound else 400
     return render(request, "contacts/contacts/merge.html", context, status=status)
+
+
+def _label(contact: Contact) -> str:
+    return f"{contact.name or _('Unnamed contact')} #{contact.pk}"
 
 
 def _merge_post(request: HttpRequest, contact: Contact) -> HttpResponse:
