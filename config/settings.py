@@ -285,6 +285,8 @@ CELERY_BEAT_SCHEDULE = {
     "core-heartbeat": {"task": "core.heartbeat", "schedule": 60.0},
     # Nightly, when nobody works: PII retention per unit (seed 004) and expired exports.
     "contacts-purge-pii": {"task": "contacts.purge_pii", "schedule": crontab(hour=3, minute=30)},
+    # Rule tags add and remove themselves as contacts change (imports also trigger them).
+    "contacts-apply-tag-rules": {"task": "contacts.apply_tag_rules", "schedule": 900.0},
 }
 
 if TESTING:

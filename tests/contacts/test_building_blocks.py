@@ -114,3 +114,15 @@ def test_custom_values_are_checked_against_the_units_definition(world):
     with pytest.raises(FieldValueError):
         clean_custom(fields, {"nope": "x"})
     assert Contact.objects.count() == 0
+
+
+def test_rule_tags_cannot_be_changed_by_hand(world, contact):
+    from apps.contacts.services.tags import RuleTagError
+
+    hot = Tag.objects.create(
+        unit=world.a, name="高意向", kind="rule", rule={"has_identity": "phone"}
+    )
+    with pytest.raises(RuleTagError):
+        tags_add(contact_ids=[contact.pk], tags=[hot], source="manual", actor_label="a")
+    assert ContactTag.objects.count() == 0
+    assert tags_add(contact_ids=[contact.pk], tags=[hot], source="rule", actor_label="r") == 1

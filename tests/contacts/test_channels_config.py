@@ -56,7 +56,7 @@ def test_a_campaign_is_stored_in_cny_and_audited(world, sem):
         sem.pk,
     )
     audit = AuditLog.objects.get(action="campaign.create")
-    assert audit.after["cost"] == "180000.50"
+    assert (audit.after or {})["cost"] == "180000.50"
     assert audit.actor_label == "a-marketer"
 
 

@@ -398,3 +398,36 @@ def test_a_rule_cannot_refer_to_itself_or_close_a_cycle(world):
 def test_too_many_conditions_are_refused(world):
     rule = {"any": [{"field": "city", "op": "eq", "value": str(i)} for i in range(100)]}
     assert "rule may have at most 60 conditions" in _problems(world, rule)[0]
+
+
+# --- Tasks --------------------------------------------------------------------------------
+
+
+def test_the_periodic_task_and_the_recheck_task_apply_rules(world, people):
+    from apps.contacts.tasks.tag_rules import (
+        apply_tag_rule,
+        apply_tag_rules,
+        apply_tag_rules_for_contacts,
+    )
+
+    tag = _rule_tag(world.a, "生物医药", {"field": "industry", "op": "eq", "value": "生物医药"})
+
+    assert apply_tag_rules() == {"added": 1, "removed": 0}
+    Contact.objects.filter(pk=people["bio"].pk).update(industry="化工")
+    assert apply_tag_rules_for_contacts([people["bio"].pk]) == {"added": 0, "removed": 1}
+    assert apply_tag_rule(tag.pk) == {"added": 0, "removed": 0}
+    tag.delete()
+    assert apply_tag_rule(tag.pk) == {"added": 0, "removed": 0}  # gone since it was queued
+
+
+def test_a_rule_that_no_longer_validates_is_skipped_by_the_periodic_run(world, people):
+    field = CustomField.objects.create(unit=world.a, key="k", label="K", type="text")
+    tag = _rule_tag(world.a, "K", {"custom": field.pk, "op": "eq", "value": "x"})
+    good = _rule_tag(world.a, "有职位", {"field": "title", "op": "not_empty"})
+    field.delete()
+
+    result = tag_rules_apply_all(unit_ids=[world.a.pk])
+
+    assert result == tag_rules.ApplyResult(added=2, removed=0)
+    assert _carriers(tag) == []
+    assert len(_carriers(good)) == 2

@@ -39,7 +39,7 @@ def configurable_units(*, user: User, narrowed: set[int] | None = None) -> list[
         .filter(is_active=True)
         .filter(Q(parent__isnull=False) | Q(units__isnull=True))
         .distinct()
-        .order_by("parent_id", "name", "id")
+        .order_by("parent_id", "code", "id")
     )
     units = list(qs)
     if narrowed is not None:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import PurePath
 from typing import IO, Any
@@ -47,6 +47,7 @@ from apps.contacts.importing.files import (
     sniff_file_type,
 )
 from apps.contacts.importing.mapping import MappingError, Plan, plan_mapping
+from apps.contacts.importing.prefetch import Prefetch
 from apps.contacts.importing.readers import (
     Preview,
     count_rows,
@@ -374,6 +375,38 @@ class _SeenKeys:
 
 
 @dataclass
+class _Checked:
+    """A batch of rows, read and checked: the ones to land and the reasons for the rest."""
+
+    first: int  # row numbers, as Excel shows them
+    last: int
+    rows: int
+    parsed: list[ParsedRow]
+    errors: list[CellError]
+
+
+def _checked_chunks(
+    rows: Iterable[tuple[int, list[str]]], checker: RowChecker, size: int
+) -> Iterator[_Checked]:
+    chunk: _Checked | None = None
+    for number, cells in rows:
+        if chunk is None:
+            chunk = _Checked(number, number, 0, [], [])
+        chunk.last = number
+        chunk.rows += 1
+        parsed, errors = checker.check(number, cells)
+        if parsed is None:
+            chunk.errors += errors
+        else:
+            chunk.parsed.append(parsed)
+        if chunk.rows >= size:
+            yield chunk
+            chunk = None
+    if chunk is not None:
+        yield chunk
+
+
+@dataclass
 class _Landed:
     imported: int = 0
     created: int = 0
@@ -432,27 +465,22 @@ class _ImportJob:
                 keys_per_row = max(1, len(plan.identity_columns))
                 size = max(1, min(self.batch_size, KEY_BUDGET // keys_per_row))
                 self.seen = _SeenKeys()
-                chunk: list[tuple[int, list[str]]] = []
-                for row in table.rows:
-                    chunk.append(row)
-                    if len(chunk) >= size:
-                        self._batch(checker, chunk)
-                        chunk = []
-                if chunk:
-                    self._batch(checker, chunk)
+                language = translation.get_language()
+
+                def checked() -> Iterator[_Checked]:
+                    # In the reader thread: no database here, and its own language.
+                    with translation.override(language):
+                        yield from _checked_chunks(table.rows, checker, size)
+
+                with Prefetch(checked) as chunks:
+                    for chunk in chunks:
+                        self._batch(chunk)
         self._finish()
 
     # -- one batch --
 
-    def _batch(self, checker: RowChecker, chunk: list[tuple[int, list[str]]]) -> None:
-        parsed: list[ParsedRow] = []
-        errors: list[CellError] = []
-        for number, cells in chunk:
-            row, row_errors = checker.check(number, cells)
-            if row is None:
-                errors += row_errors
-            else:
-                parsed.append(row)
+    def _batch(self, chunk: _Checked) -> None:
+        parsed, errors = chunk.parsed, chunk.errors
         bad = len({e.row for e in errors})
         for attempt in range(RETRIES + 1):
             try:
@@ -460,7 +488,7 @@ class _ImportJob:
                     _async_commit()
                     more_errors, landed = self._land(parsed)
                     landed.bad_rows += bad
-                    self._progress(len(chunk), landed)
+                    self._progress(chunk.rows, landed)
                 break
             except OperationalError as exc:
                 if getattr(exc.__cause__, "sqlstate", "") in _RETRYABLE and attempt < RETRIES:
@@ -468,11 +496,11 @@ class _ImportJob:
                 raise self._failed(chunk, exc) from exc
             except DatabaseError as exc:
                 raise self._failed(chunk, exc) from exc
-        self.done_rows += len(chunk)
+        self.done_rows += chunk.rows
         self.imported_rows += landed.imported
         self.errors.add(sorted(errors + more_errors, key=lambda e: e.row))
 
-    def _failed(self, chunk: list[tuple[int, list[str]]], exc: Exception) -> BatchFailed:
+    def _failed(self, chunk: _Checked, exc: Exception) -> BatchFailed:
         logger.exception("contact import %s: batch failed", self.ci.pk)
         return BatchFailed(
             _(
@@ -482,8 +510,8 @@ class _ImportJob:
                 "not duplicated."
             )
             % {
-                "first": chunk[0][0],
-                "last": chunk[-1][0],
+                "first": chunk.first,
+                "last": chunk.last,
                 "error": str(exc).splitlines()[0][:200] if str(exc) else exc.__class__.__name__,
                 "done": self.done_rows,
                 "imported": self.imported_rows,

@@ -46,6 +46,7 @@ from django.db.models.lookups import (
     LessThanOrEqual,
 )
 from django.utils import timezone
+from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 
 from apps.contacts.models import (
@@ -815,7 +816,7 @@ def _op_text(op: str) -> str:
 
 
 def _field_label(name: str) -> str:
-    return str(getattr(Contact._meta.get_field(name), "verbose_name", name))
+    return str(capfirst(getattr(Contact._meta.get_field(name), "verbose_name", name)))
 
 
 def rule_describe(rule: Any, *, context: RuleContext) -> RuleLine:

@@ -7,12 +7,28 @@ from collections.abc import Iterable
 from django.db import connection, transaction
 from django.utils.translation import gettext_lazy as _
 
-from apps.contacts.models import ContactTag, Tag, TagHistory
+from apps.contacts.models import ContactTag, Tag, TagHistory, TagKind
 from apps.core.audit_actions import register_action
 from apps.core.models import User
 from apps.core.services import audit_record
 
 register_action("contact.tags_bulk_add", _("Tag added to many contacts"))
+
+
+class RuleTagError(ValueError):
+    """Rule tags follow their rule; people cannot put them on or take them off."""
+
+
+def _manual_only(tags: Iterable[Tag], source: str) -> list[Tag]:
+    tags = list(tags)
+    if source != "rule":
+        ruled = [t.name for t in tags if t.kind == TagKind.RULE]
+        if ruled:
+            raise RuleTagError(
+                _("%(tags)s follow a rule and cannot be changed by hand.")
+                % {"tags": "、".join(ruled)}
+            )
+    return tags
 
 
 @transaction.atomic
@@ -24,6 +40,7 @@ def tags_add(
     Returns how many (contact, tag) pairs were new. One INSERT per tag, not per contact.
     """
     ids = sorted(set(contact_ids))
+    tags = _manual_only(tags, source)
     added = 0
     if not ids:
         return 0
@@ -52,6 +69,7 @@ def tags_remove(
     *, contact_ids: Iterable[int], tags: Iterable[Tag], source: str, actor_label: str
 ) -> int:
     ids = sorted(set(contact_ids))
+    tags = _manual_only(tags, source)
     removed = 0
     if not ids:
         return 0
