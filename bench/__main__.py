@@ -12,7 +12,7 @@ def build_parser(found: dict[str, Benchmark]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
         description="Run a LeadLoop benchmark on generated data in its own database "
-        "(leadloop_bench) and print its figures; results go to bench/results/NAME.json.",
+        "(leadloop_bench_NAME) and print its figures; results go to bench/results/NAME.json.",
     )
     parser.add_argument("--list", action="store_true", help="list the benchmarks and exit")
     sub = parser.add_subparsers(dest="name", metavar="NAME")
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from bench import environment
 
-    environment.setup()
+    environment.setup(args.name)
 
     from bench.report import report
 

@@ -1,17 +1,24 @@
 """Point Django at the benchmark database, set it up, and migrate.
 
-The bench never touches development data: it uses a database of its own
-(``leadloop_bench``) on the same server the app would use, created when missing.
+The bench never touches development data: each benchmark uses a database of its own
+(``leadloop_bench_<name>``) on the same server the app would use, created when missing, so
+two benchmarks can run at once without truncating each other's tables.
 Everything here must run before ``django.setup()``; nothing imports Django models.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import sys
 from urllib.parse import urlsplit, urlunsplit
 
-BENCH_DB_NAME = "leadloop_bench"
+BENCH_DB_PREFIX = "leadloop_bench"
+BENCH_DB_NAME = BENCH_DB_PREFIX  # replaced by configure() with the benchmark's own name
+
+
+def database_name_for(benchmark: str) -> str:
+    return f"{BENCH_DB_PREFIX}_{re.sub(r'[^a-z0-9_]', '_', benchmark.lower())}"[:63]
 
 
 def bench_database_url(url: str, name: str = BENCH_DB_NAME) -> str:
@@ -32,8 +39,10 @@ def ensure_database(url: str, name: str = BENCH_DB_NAME) -> str:
     return bench_database_url(url, name)
 
 
-def configure() -> None:
+def configure(benchmark: str = "") -> None:
     """Environment for a bench run. Call before anything imports ``config.settings``."""
+    global BENCH_DB_NAME
+    BENCH_DB_NAME = database_name_for(benchmark) if benchmark else BENCH_DB_PREFIX
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     # TESTING turns off the HTTPS redirect and secure cookies (the test client speaks
     # plain HTTP) and needs no SECRET_KEY, without DEBUG's per-query bookkeeping.
@@ -44,12 +53,12 @@ def configure() -> None:
     os.environ["LEADLOOP_DB_NAME"] = BENCH_DB_NAME  # the embedded server creates it
     url = os.environ.get("DATABASE_URL", "").strip()
     if url:
-        os.environ["DATABASE_URL"] = ensure_database(url)
+        os.environ["DATABASE_URL"] = ensure_database(url, BENCH_DB_NAME)
 
 
-def setup() -> None:
+def setup(benchmark: str = "") -> None:
     """Configure, start Django, check the database is the bench one, migrate quietly."""
-    configure()
+    configure(benchmark)
     import django
 
     django.setup()

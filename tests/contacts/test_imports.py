@@ -717,11 +717,11 @@ def test_queries_grow_with_batches_not_with_rows(world, marketer):
     one_batch = _queries_of_an_import(world, marketer, 100, first=0)
     ten_batches = _queries_of_an_import(world, marketer, 1_000, first=100)
 
-    # 14 statements a batch of new people, whatever its size: savepoint, earlier keys,
-    # (savepoint) advisory locks, tombstones, owners, new ids, contacts, identities, units
-    # (release), keys seen, progress, release.
-    assert ten_batches - one_batch == 9 * 14
-    assert one_batch == 27
+    # 8 statements a batch of new people, whatever its size: savepoint, keys seen earlier
+    # in the file, advisory locks, tombstones and owners, contacts with their identities
+    # and units, keys seen now, progress, release.
+    assert ten_batches - one_batch == 9 * 8
+    assert one_batch == 24
 
 
 def test_the_mapping_is_remembered_per_unit(world, marketer, world_b_marketer_en):

@@ -52,27 +52,28 @@ def _json(values: Sequence[Any]) -> str:
     return json.dumps(values, ensure_ascii=False, separators=(",", ":"))
 
 
-def _rows_from(**columns: str) -> str:
-    """A ``ROWS FROM`` clause zipping JSON arrays into columns ``v.<name>``.
+def _rows_from(columns: dict[str, str], alias: str = "v", *, ordinality: bool = False) -> str:
+    """A ``ROWS FROM`` clause zipping JSON arrays into columns ``<alias>.<name>``.
 
     Big arrays travel as one JSON document per column rather than as SQL arrays: the
     driver quotes every element of a SQL array in Python (about 1 µs each, 10 µs a row),
-    while ``json.dumps`` is C and PostgreSQL unpacks JSON fast. ``kind`` is ``text``
-    (elements as text, null as NULL) or ``json`` (elements as JSON values).
+    while ``json.dumps`` is C and PostgreSQL unpacks JSON fast. A column's kind is
+    ``text`` (elements as text, null as NULL) or ``json`` (elements as JSON values).
+    ``ordinality`` adds ``position``, counting from 1.
     """
     calls = ", ".join(
         "json_array_elements(%s::json)" if kind == "json" else "json_array_elements_text(%s::json)"
         for kind in columns.values()
     )
-    return f"ROWS FROM ({calls}) AS v({', '.join(columns)})"
+    names = ", ".join([*columns, "position"] if ordinality else columns)
+    return f"ROWS FROM ({calls}){' WITH ORDINALITY' if ordinality else ''} AS {alias}({names})"
 
 
 class _NewContact:
     """What ``apply_attributes`` reads and writes on a contact, without the cost of a model
     instance (tens of µs each, which a million-row import feels)."""
 
-    def __init__(self, pk: int, seen: datetime) -> None:
-        self.pk = pk
+    def __init__(self, seen: datetime) -> None:
         for name in _TEXT_FIELDS:
             setattr(self, name, "")
         self.custom: dict[str, Any] = {}
@@ -121,58 +122,45 @@ def _people(rows: Sequence[BatchRow], live: list[int]) -> list[list[int]]:
     return list(groups.values())
 
 
-def _owners(group_id: int, keys: Sequence[Key]) -> dict[Key, int]:
-    """key -> contact id for the keys someone already holds: one indexed join."""
-    if not keys:
-        return {}
-    table = Identity._meta.db_table
+def _lookup(group_id: int, keys: Sequence[Key]) -> tuple[set[Key], dict[Key, int]]:
+    """In one query: which keys belong to erased people (their tombstones), and which
+    contact already holds each of the others (an indexed join on the identity key)."""
+    by_hash = {value_hash(k): k for k in keys}
+    identities, tombstones = Identity._meta.db_table, ErasedIdentity._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
             SELECT i.kind, i.scope, i.value, i.contact_id
-            FROM {table} AS i
-            JOIN {_rows_from(kind="text", scope="text", value="text")}
+            FROM {identities} AS i
+            JOIN {_rows_from({"kind": "text", "scope": "text", "value": "text"})}
               ON i.kind = v.kind AND i.scope = v.scope AND i.value = v.value
             WHERE i.group_id = %s
-            """,  # noqa: S608 - table name from model metadata
+            UNION ALL
+            SELECT NULL, NULL, e.value_hash, NULL
+            FROM {tombstones} AS e
+            WHERE e.group_id = %s
+              AND e.value_hash IN (SELECT json_array_elements_text(%s::json))
+            """,  # noqa: S608 - table names from model metadata
             [
                 _json([k.kind for k in keys]),
                 _json([k.scope for k in keys]),
                 _json([k.value for k in keys]),
                 group_id,
+                group_id,
+                _json(list(by_hash)),
             ],
         )
-        return {Key(kind, scope, value): cid for kind, scope, value, cid in cursor.fetchall()}
-
-
-def _erased(group_id: int, keys: Sequence[Key]) -> set[Key]:
-    """``resolution.erased_keys`` with the hashes sent as one JSON value, not thousands of
-    query parameters."""
-    by_hash = {value_hash(k): k for k in keys}
-    table = ErasedIdentity._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            SELECT value_hash FROM {table}
-            WHERE group_id = %s AND value_hash IN (SELECT json_array_elements_text(%s::json))
-            """,  # noqa: S608 - table name from model metadata
-            [group_id, _json(list(by_hash))],
-        )
-        return {by_hash[h] for (h,) in cursor.fetchall()}
-
-
-def _next_ids(count: int) -> list[int]:
-    table = Contact._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
-            [table, count],
-        )
-        return [row[0] for row in cursor.fetchall()]
+        erased: set[Key] = set()
+        owners: dict[Key, int] = {}
+        for kind, scope, value, contact_id in cursor.fetchall():
+            if kind is None:
+                erased.add(by_hash[value])
+            else:
+                owners[Key(kind, scope, value)] = contact_id
+    return erased, {k: cid for k, cid in owners.items() if k not in erased}
 
 
 _CONTACT_COLUMNS = {
-    "id": "text",
     **dict.fromkeys(_TEXT_FIELDS, "text"),
     "source_channel_id": "text",
     "custom": "json",
@@ -181,9 +169,17 @@ _CONTACT_COLUMNS = {
 }
 
 
+_KEY_COLUMNS = {
+    "ord": "text",
+    "contact_id": "text",
+    "kind": "text",
+    "scope": "text",
+    "value": "text",
+}
+
+
 def _contact_params(contacts: Sequence[Any]) -> list[str]:
     return [
-        _json([c.pk for c in contacts]),
         *(_json([getattr(c, name) for c in contacts]) for name in _TEXT_FIELDS),
         _json([c.source_channel_id for c in contacts]),
         _json([c.custom or {} for c in contacts]),
@@ -192,22 +188,76 @@ def _contact_params(contacts: Sequence[Any]) -> list[str]:
     ]
 
 
-def _insert_contacts(group_id: int, contacts: Sequence[_NewContact], now: datetime) -> None:
-    table = Contact._meta.db_table
+def _write(
+    *,
+    group_id: int,
+    unit_id: int,
+    source: str,
+    now: datetime,
+    new: Sequence[_NewContact],
+    new_keys: Sequence[tuple[int, Key]],
+    known_keys: Sequence[tuple[int, Key]],
+    known_ids: Sequence[int],
+) -> list[int]:
+    """One statement: insert the new contacts (ids from the sequence, returned in order),
+    every new key (for a new contact by its position in ``new``, for a known one by id),
+    and the unit's link to all of them. Returns the new contacts' ids."""
+    contacts = Contact._meta.db_table
+    identities = Identity._meta.db_table
+    units = ContactUnit._meta.db_table
     names = ", ".join(_TEXT_FIELDS)
-    values = ", ".join(f"v.{n}" for n in _TEXT_FIELDS)
+    values = ", ".join(f"n.{name}" for name in _TEXT_FIELDS)
+    keys = [*((i, None, k) for i, k in new_keys), *((None, cid, k) for cid, k in known_keys)]
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
-            INSERT INTO {table} (id, group_id, status, {names}, source_channel_id, custom,
-                                 field_sources, first_seen_at, last_seen_at, created_at,
-                                 updated_at)
-            SELECT v.id::bigint, %s, %s, {values}, v.source_channel_id::bigint, v.custom::jsonb,
-                   v.field_sources::jsonb, v.seen::timestamptz, v.seen::timestamptz, %s, %s
-            FROM {_rows_from(**_CONTACT_COLUMNS)}
+            WITH new AS MATERIALIZED (
+                SELECT (v.position - 1)::integer AS ord,
+                       nextval(pg_get_serial_sequence(%s, 'id')) AS id, v.*
+                FROM {_rows_from(_CONTACT_COLUMNS, ordinality=True)}
+            ), contacts AS (
+                INSERT INTO {contacts} (id, group_id, status, {names}, source_channel_id,
+                    custom, field_sources, first_seen_at, last_seen_at, created_at, updated_at)
+                SELECT n.id, %s, %s, {values}, n.source_channel_id::bigint, n.custom::jsonb,
+                       n.field_sources::jsonb, n.seen::timestamptz, n.seen::timestamptz, %s, %s
+                FROM new AS n
+            ), identities AS (
+                INSERT INTO {identities} (group_id, contact_id, kind, scope, value, source,
+                                          created_at)
+                SELECT %s, COALESCE(k.contact_id::bigint, n.id), k.kind, k.scope, k.value, %s, %s
+                FROM {_rows_from(_KEY_COLUMNS, "k")}
+                LEFT JOIN new AS n ON n.ord = k.ord::integer
+                ON CONFLICT (group_id, kind, scope, value) DO NOTHING
+            ), units AS (
+                INSERT INTO {units} (contact_id, unit_id, first_seen_at, source)
+                SELECT c, %s, %s, %s
+                FROM (SELECT id FROM new UNION ALL SELECT unnest(%s::bigint[])) AS x(c)
+                ON CONFLICT (contact_id, unit_id) DO NOTHING
+            )
+            SELECT id FROM new ORDER BY ord
             """,  # noqa: S608 - table and column names are ours
-            [group_id, ContactStatus.ACTIVE, now, now, *_contact_params(contacts)],
+            [
+                contacts,
+                *_contact_params(new),
+                group_id,
+                ContactStatus.ACTIVE,
+                now,
+                now,
+                group_id,
+                source,
+                now,
+                _json([ord_ for ord_, _cid, _k in keys]),
+                _json([cid for _ord, cid, _k in keys]),
+                _json([k.kind for _ord, _cid, k in keys]),
+                _json([k.scope for _ord, _cid, k in keys]),
+                _json([k.value for _ord, _cid, k in keys]),
+                unit_id,
+                now,
+                source,
+                list(known_ids),
+            ],
         )
+        return [row[0] for row in cursor.fetchall()]
 
 
 def _update_contacts(contacts: Sequence[Contact], now: datetime) -> None:
@@ -220,52 +270,15 @@ def _update_contacts(contacts: Sequence[Contact], now: datetime) -> None:
             SET {sets}, source_channel_id = v.source_channel_id::bigint,
                 custom = v.custom::jsonb, field_sources = v.field_sources::jsonb,
                 last_seen_at = GREATEST(c.last_seen_at, v.seen::timestamptz), updated_at = %s
-            FROM {_rows_from(**_CONTACT_COLUMNS)}
+            FROM {_rows_from({"id": "text", **_CONTACT_COLUMNS})}
             WHERE c.id = v.id::bigint
             """,  # noqa: S608 - table and column names are ours
-            [now, *_contact_params(contacts)],
+            [now, _json([c.pk for c in contacts]), *_contact_params(contacts)],
         )
 
 
-def _insert_identities(group_id: int, pairs: Sequence[tuple[Key, int]], source: str) -> None:
-    if not pairs:
-        return
-    table = Identity._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            INSERT INTO {table} (group_id, contact_id, kind, scope, value, source, created_at)
-            SELECT %s, v.contact_id::bigint, v.kind, v.scope, v.value, %s, %s
-            FROM {_rows_from(contact_id="text", kind="text", scope="text", value="text")}
-            ON CONFLICT (group_id, kind, scope, value) DO NOTHING
-            """,  # noqa: S608 - table name from model metadata
-            [
-                group_id,
-                source,
-                timezone.now(),
-                _json([cid for _k, cid in pairs]),
-                _json([k.kind for k, _cid in pairs]),
-                _json([k.scope for k, _cid in pairs]),
-                _json([k.value for k, _cid in pairs]),
-            ],
-        )
-
-
-def _ensure_units(contact_ids: Sequence[int], unit_id: int, source: str, now: datetime) -> None:
-    """``resolution.contact_unit_ensure`` without building a model instance per row."""
-    table = ContactUnit._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            INSERT INTO {table} (contact_id, unit_id, first_seen_at, source)
-            SELECT c, %s, %s, %s FROM unnest(%s::bigint[]) AS c
-            ON CONFLICT (contact_id, unit_id) DO NOTHING
-            """,  # noqa: S608 - table name from model metadata
-            [unit_id, now, source, list(contact_ids)],
-        )
-
-
-@transaction.atomic
+# No savepoint of its own: callers run a batch in their transaction, all or nothing.
+@transaction.atomic(savepoint=False)
 def contacts_resolve_batch(
     *,
     unit: BusinessUnit,
@@ -289,10 +302,9 @@ def contacts_resolve_batch(
     now = timezone.now()
     all_keys = list({k for r in rows for k in r.keys})
     lock_keys(group_id, all_keys)
-    erased = _erased(group_id, all_keys)
+    erased, owners = _lookup(group_id, all_keys)
     live = [i for i, r in enumerate(rows) if not erased.intersection(r.keys)]
     result.erased_rows = [i for i, r in enumerate(rows) if erased.intersection(r.keys)]
-    owners = _owners(group_id, [k for k in all_keys if k not in erased])
 
     new: list[list[int]] = []
     known: dict[int, list[int]] = {}
@@ -306,22 +318,7 @@ def contacts_resolve_batch(
         else:
             to_merge.append(person)
 
-    if new:
-        created: list[_NewContact] = []
-        for person, pk in zip(new, _next_ids(len(new)), strict=True):
-            contact = _NewContact(pk, observed_at)
-            for i in person:
-                apply_attributes(
-                    cast(Contact, contact),
-                    rows[i].attributes,
-                    source=source,
-                    observed_at=observed_at,
-                )
-                result.contact_ids[i], result.outcomes[i] = pk, "created"
-            created.append(contact)
-        _insert_contacts(group_id, created, now)
-        result.created = len(new)
-
+    known_keys: dict[Key, int] = {}
     if known:
         locked = (
             Contact.objects.dangerously_unscoped()
@@ -336,19 +333,39 @@ def contacts_resolve_batch(
                     held_contact, rows[i].attributes, source=source, observed_at=observed_at
                 )
                 result.contact_ids[i], result.outcomes[i] = held_contact.pk, "matched"
+                for k in rows[i].keys:
+                    if k not in owners:
+                        known_keys.setdefault(k, held_contact.pk)
             held_contact.last_seen_at = max(held_contact.last_seen_at, observed_at)
         _update_contacts(contacts, now)
         result.matched = len(contacts)
 
-    pairs: list[tuple[Key, int]] = []
-    for i in live:
-        cid = result.contact_ids[i]
-        if cid is not None:
-            pairs += [(k, cid) for k in rows[i].keys if k not in owners]
-    _insert_identities(group_id, list(dict(pairs).items()), source)
-    ids = sorted({cid for cid in result.contact_ids if cid is not None})
-    if ids:
-        _ensure_units(ids, unit.pk, source, now)
+    created: list[_NewContact] = []
+    new_keys: dict[Key, int] = {}
+    for position, person in enumerate(new):
+        contact = _NewContact(observed_at)
+        for i in person:
+            apply_attributes(
+                cast(Contact, contact), rows[i].attributes, source=source, observed_at=observed_at
+            )
+            for k in rows[i].keys:
+                new_keys.setdefault(k, position)
+        created.append(contact)
+    if created or known_keys or known:
+        ids = _write(
+            group_id=group_id,
+            unit_id=unit.pk,
+            source=source,
+            now=now,
+            new=created,
+            new_keys=[(position, k) for k, position in new_keys.items()],
+            known_keys=[(cid, k) for k, cid in known_keys.items()],
+            known_ids=sorted(known),
+        )
+        for person, pk in zip(new, ids, strict=True):
+            for i in person:
+                result.contact_ids[i], result.outcomes[i] = pk, "created"
+        result.created = len(new)
 
     for person in to_merge:  # rare: the keys already belong to two or more contacts
         keys = list(dict.fromkeys(k for i in person for k in rows[i].keys))

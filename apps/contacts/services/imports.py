@@ -321,17 +321,17 @@ class _Cancelled(Exception):
     """The import stopped being ours (cancelled or finished elsewhere) mid-batch."""
 
 
-def _async_commit() -> None:
-    """Let this transaction's COMMIT return before its WAL reaches the disk.
+def _commit_without_waiting(on: bool) -> None:
+    """While on, a COMMIT on this connection returns before its WAL reaches the disk.
 
-    A bulk load commits once per batch, and a flush costs tens of milliseconds on network
-    disks: a million rows would spend minutes waiting. Safe here: PostgreSQL stays
-    consistent, a crash can only lose the last fraction of a second of batches *with*
-    their progress counters (same transaction), and the import's final status is written
-    with a normal commit, which flushes everything before it.
+    A bulk load commits once per batch, and a flush costs milliseconds to tens of
+    milliseconds on network disks: a million rows would spend minutes waiting. Safe here:
+    PostgreSQL stays consistent, a crash can only lose the last fraction of a second of
+    batches *with* their progress counters (same transactions), and the job switches it
+    off before writing the import's final status, whose commit flushes everything before.
     """
     with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL synchronous_commit TO off")
+        cursor.execute("SET synchronous_commit TO off" if on else "RESET synchronous_commit")
 
 
 class _SeenKeys:
@@ -465,6 +465,7 @@ class _ImportJob:
                 keys_per_row = max(1, len(plan.identity_columns))
                 size = max(1, min(self.batch_size, KEY_BUDGET // keys_per_row))
                 self.seen = _SeenKeys()
+                _commit_without_waiting(True)
                 language = translation.get_language()
 
                 def checked() -> Iterator[_Checked]:
@@ -485,7 +486,6 @@ class _ImportJob:
         for attempt in range(RETRIES + 1):
             try:
                 with transaction.atomic():
-                    _async_commit()
                     more_errors, landed = self._land(parsed)
                     landed.bad_rows += bad
                     self._progress(chunk.rows, landed)
@@ -636,6 +636,7 @@ class _ImportJob:
         return self.ci.error_file.name or ""
 
     def _end(self, status: str, action: str, failure: str = "") -> None:
+        _commit_without_waiting(False)
         error_file = self._save_errors()
         with transaction.atomic():
             ContactImport.objects.dangerously_unscoped().filter(
@@ -670,6 +671,7 @@ class _ImportJob:
         self._end(JobStatus.FAILED, "contact_import.fail", message)
 
     def close(self) -> None:
+        _commit_without_waiting(False)
         self.errors.close()
         if self.seen is not None:
             self.seen.drop()
