@@ -69,7 +69,7 @@ def new_contacts_card(request: HttpRequest, unit_ids: set[int] | None) -> Card |
     return Card(
         title=_("New contacts this week"),
         value=_shown(counts.new_this_week),
-        hint=_("Added in the last 7 days"),
+        hint=_("First seen in the last 7 days"),
         url=_url("contacts:list"),
         empty=_("Nobody new in the last 7 days. Forms, events and imports bring new people in."),
     )

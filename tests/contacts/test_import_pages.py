@@ -104,6 +104,7 @@ def test_upload_then_preview_then_start_then_progress(
         "columns": {"姓名": "name", "手机": "phone", "邮箱": "email", "公司": "company_name"},
         "required": ["公司"],
         "wechat_app_id": "",
+        "header": ["姓名", "手机", "邮箱", "公司"],
     }
     waiting = client_en.get(reverse("contacts:import-progress", args=[contact_import.pk]))
     assert 'hx-trigger="every 1s"' in waiting.text
@@ -115,8 +116,9 @@ def test_upload_then_preview_then_start_then_progress(
     assert "2 of 2 rows checked" in finished.text
     assert "Download the error file" in finished.text
     detail = client_en.get(reverse("contacts:import-detail", args=[contact_import.pk]))
-    assert "姓名 →<b>Name</b>" in detail.text or "姓名 →<b>name</b>" in detail.text
-    assert "公司 →<b>company *</b>" in detail.text
+    settings_panel = detail.text[detail.text.index("<h2>Settings</h2>") :]
+    assert settings_panel.index("姓名 →<b>Name</b>") < settings_panel.index("手机 →<b>Mobile phone")
+    assert "公司 →<b>Company *</b>" in settings_panel
 
 
 def test_a_refused_upload_shows_why_and_stores_nothing(world, marketer, client_en):

@@ -438,7 +438,7 @@ def test_someone_who_may_not_import_into_a_unit_cannot_upload_there(world, marke
         ),
         (
             {"mapping": {"手机": "phone", "姓名": "name", "职位": "name"}},
-            {"mapping": ["Columns “姓名” and “职位” both go to name; map only one."]},
+            {"mapping": ["Columns “姓名” and “职位” both go to Name; map only one."]},
         ),
         (
             {"mapping": {"手机": "wechat_openid"}},
@@ -742,7 +742,7 @@ def test_the_mapping_is_remembered_per_unit(world, marketer, world_b_marketer_en
     )
 
     assert again.remembered is True
-    assert again.mapping == mapping
+    assert again.mapping == {**mapping, "header": header}
     assert other_unit.remembered is False
     assert other_unit.mapping["columns"] == {
         "姓名": "name",

@@ -433,7 +433,7 @@ def test_selecting_nothing_says_so(world, client):
 def test_home_cards_count_contacts_new_ones_and_reachable_ones(world, client):
     crowd(world.a, 2)
     old = person(world.a, email="old@example.cn", name="老朋友")
-    Contact.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=30))
+    Contact.objects.filter(pk=old.pk).update(first_seen_at=timezone.now() - timedelta(days=30))
     person(world.b, phone="13700137000")
     client.force_login(world.marketer)
 

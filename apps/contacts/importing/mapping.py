@@ -7,7 +7,8 @@ A mapping, as stored on ``ContactImport.mapping`` and remembered per unit in
     {"columns": {"姓名": "name", "手机": "phone", "客户类型": "custom:customer_type",
                  "备注": "ignore"},
      "required": ["公司"],           # columns a row must fill, besides an identifier
-     "wechat_app_id": "wx1234…"}     # the official account, when a column holds openids
+     "wechat_app_id": "wx1234…",     # the official account, when a column holds openids
+     "header": ["姓名", "手机", …]}  # stored: the file's column order
 
 Targets are a standard field (``name``, ``title``, ``department``, ``company_name``,
 ``province``, ``city``, ``industry``), an identity kind (``phone``, ``email``,
@@ -24,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 
 from apps.contacts.models import STANDARD_FIELDS, Contact, CustomField, IdentityKind
@@ -94,9 +96,9 @@ class Plan:
 
 def target_label(target: str, custom_fields: Sequence[CustomField] = ()) -> str:
     if target in STANDARD_FIELDS:
-        return str(Contact._meta.get_field(target).verbose_name)  # type: ignore[union-attr]
+        return capfirst(str(Contact._meta.get_field(target).verbose_name))  # type: ignore[union-attr]
     if target in IDENTITY_KINDS:
-        return str(IdentityKind(target).label)
+        return capfirst(str(IdentityKind(target).label))
     if target.startswith(CUSTOM_PREFIX):
         key = target[len(CUSTOM_PREFIX) :]
         for f in custom_fields:
@@ -230,6 +232,8 @@ def plan_mapping(header: Sequence[str], raw: Any, custom_fields: Sequence[Custom
         if name in required and name not in mapped
     ]
     canonical = {
+        # The file's column order: JSON objects stored in PostgreSQL do not keep it.
+        "header": list(header),
         "columns": {name: mapping["columns"].get(name, IGNORE) or IGNORE for name in header},
         "required": [name for name in header if name in required],
         "wechat_app_id": app_id,

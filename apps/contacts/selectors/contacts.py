@@ -562,7 +562,7 @@ def contact_counts(*, user: User, unit_ids: Iterable[int] | None = None) -> Cont
     )
     parts = [
         qs,
-        qs.filter(created_at__gte=timezone.now() - timedelta(days=7)),
+        qs.filter(first_seen_at__gte=timezone.now() - timedelta(days=7)),
         qs.filter(Exists(reachable)),
     ]
     selects: list[str] = []

@@ -17,6 +17,14 @@
 
 Duplicates within a file are caught across batches without holding the file's keys in
 Python: a temporary table on the job's connection remembers each key's first row.
+
+Speed (``python -m bench contacts_import``): rows are read and checked in a second thread
+one batch ahead (``importing.prefetch``) while PostgreSQL stores the previous batch; each
+batch is eight statements whatever its size; batch commits do not wait for the disk
+(``_commit_without_waiting``).
+
+A job whose worker dies stays "running"; import the file again (rows already imported
+are matched, not duplicated).
 """
 
 from __future__ import annotations

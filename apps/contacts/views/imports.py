@@ -139,10 +139,11 @@ def _settings(request: HttpRequest, contact_import: ContactImport) -> dict[str, 
     mapping = contact_import.mapping or {}
     fields = selectors.unit_custom_fields(user=user_of(request), unit_id=contact_import.unit_id)
     required = set(mapping.get("required", []))
+    columns = mapping.get("columns", {})
     mapped = [
-        (column, target_label(target, fields), column in required)
-        for column, target in mapping.get("columns", {}).items()
-        if target != IGNORE
+        (column, target_label(columns[column], fields), column in required)
+        for column in mapping.get("header") or list(columns)
+        if columns.get(column, IGNORE) != IGNORE
     ]
     tags = [
         t
