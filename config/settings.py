@@ -267,6 +267,11 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several models have a "status"; give each its own enum name in the schema.
+    "ENUM_NAME_OVERRIDES": {
+        "ContactStatusEnum": "apps.contacts.models.ContactStatus",
+        "JobStatusEnum": "apps.contacts.models.JobStatus",
+    },
 }
 
 # --- Celery -----------------------------------------------------------------------------

@@ -78,13 +78,15 @@ def normalize_token(raw: str) -> str:
     return text
 
 
+_KINDS = frozenset(IdentityKind.values)
+
 # Keys that need a scope (an openid means nothing without its official account).
 SCOPED_KINDS = {IdentityKind.WECHAT_OPENID}
 
 
 def make_key(kind: str, raw: str, scope: str = "") -> Key:
     """A normalised key, or InvalidKey with a message fit for the user."""
-    if kind not in IdentityKind.values:
+    if kind not in _KINDS:
         raise InvalidKey(f"unknown identity kind {kind!r}")
     if kind in SCOPED_KINDS and not scope:
         raise InvalidKey("a WeChat openid needs its official-account app id")

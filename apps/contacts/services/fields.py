@@ -9,6 +9,7 @@ definition, so a filter can trust what it finds.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -18,6 +19,8 @@ from django.utils.translation import gettext as _
 from apps.contacts.models import CustomField, CustomFieldType
 
 TEXT_MAX = 500
+# 2026-11-30, 2026/6/3, 2026.06.03, 2026年6月3日 (what Chinese spreadsheets hold)
+_DATE = re.compile(r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?")
 MULTI_SEPARATORS = (",", "，", ";", "；", "|", "、")
 
 
@@ -75,9 +78,12 @@ def clean_value(field: CustomField, raw: Any) -> Any:
             return raw.date().isoformat()
         if isinstance(raw, dt.date):
             return raw.isoformat()
-        text = str(raw).strip().replace("/", "-").replace(".", "-")
+        match = _DATE.fullmatch(str(raw).strip())
         try:
-            return dt.date.fromisoformat(text).isoformat()
+            if match is None:
+                raise ValueError(raw)
+            year, month, day = (int(part) for part in match.groups())
+            return dt.date(year, month, day).isoformat()
         except ValueError:
             raise FieldValueError(
                 _("%(field)s must be a date like 2026-11-30 (got “%(value)s”)")

@@ -75,6 +75,7 @@ from apps.contacts.models import (
     ImportMapping,
     JobStatus,
     Tag,
+    TagKind,
 )
 from apps.contacts.services.batch_resolution import BatchRow, contacts_resolve_batch
 from apps.contacts.services.consent import consent_states_refresh
@@ -674,6 +675,15 @@ class _ImportJob:
 
     def _finish(self) -> None:
         self._end(JobStatus.DONE, "contact_import.finish")
+        # Rule tags of the unit follow the new and changed contacts: one set-based run per
+        # rule tag, not a task per contact.
+        from apps.contacts.tasks.tag_rules import apply_tag_rule
+
+        rule_tags = Tag.objects.dangerously_unscoped().filter(
+            unit_id=self.ci.unit_id, kind=TagKind.RULE
+        )
+        for tag_id in rule_tags.values_list("pk", flat=True):
+            enqueue_on_commit(apply_tag_rule, tag_id)
 
     def fail(self, message: str) -> None:
         self._end(JobStatus.FAILED, "contact_import.fail", message)
