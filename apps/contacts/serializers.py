@@ -17,7 +17,7 @@ from typing import Any
 
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext_lazy
 from drf_spectacular.utils import extend_schema_field, inline_serializer
 from rest_framework import serializers
 
@@ -160,9 +160,9 @@ class ContactSerializer(serializers.ModelSerializer[Contact]):
 class UpsertResultSerializer(serializers.Serializer[Any]):
     outcome = serializers.ChoiceField(
         choices=[
-            ("created", gettext_lazy("created")),
-            ("matched", gettext_lazy("matched")),
-            ("merged", gettext_lazy("merged")),
+            ("created", pgettext_lazy("upsert outcome", "created")),
+            ("matched", pgettext_lazy("upsert outcome", "matched")),
+            ("merged", pgettext_lazy("upsert outcome", "merged")),
         ],
         read_only=True,
         help_text="created: a new contact; matched: the keys found one contact; merged: "

@@ -49,11 +49,12 @@ def test_the_compiled_catalogue_matches_the_source():
     for entry in _entries():
         msgid = str(entry["msgid"])
         expected = entry.get("msgstr") or entry.get("msgstr[0]")
-        got = (
-            compiled.ngettext(msgid, str(entry["msgid_plural"]), 1)
-            if "msgid_plural" in entry
-            else compiled.gettext(msgid)
-        )
+        if "msgctxt" in entry:
+            got = compiled.pgettext(str(entry["msgctxt"]), msgid)
+        elif "msgid_plural" in entry:
+            got = compiled.ngettext(msgid, str(entry["msgid_plural"]), 1)
+        else:
+            got = compiled.gettext(msgid)
         if got != expected:
             stale.append(msgid)
     assert stale == [], "run `make messages` (or msgfmt) to recompile the .mo"
