@@ -41,7 +41,9 @@ from apps.contacts.models import (
     IdentityKind,
     ImportMapping,
     MergeMovedActivities,
+    RawBatch,
     RetentionPolicy,
+    Site,
     Tag,
     TagGroup,
     TagHistory,
@@ -557,3 +559,47 @@ class RetentionPolicyAdmin(AuditedAdmin):
     list_filter = [("unit", VisibleUnitFilter)]
     search_fields = ["unit__name", "unit__code"]
     list_select_related = ["unit"]
+
+
+@admin.register(Site)
+class SiteAdmin(AuditedAdmin):
+    list_display = [
+        "name",
+        "unit",
+        "public_key",
+        "is_active",
+        "max_events_per_batch",
+        "max_requests_per_minute",
+        "created_at",
+    ]
+    list_filter = ["is_active", ("unit", VisibleUnitFilter)]
+    search_fields = ["name", "public_key"]
+    list_select_related = ["unit"]
+    readonly_fields = ["public_key", "signing_secret"]
+
+
+@admin.register(RawBatch)
+class RawBatchAdmin(ScopedAdmin):
+    """What the collector received; read-only (the worker processes it)."""
+
+    list_display = [
+        "id",
+        "site",
+        "received_at",
+        "status",
+        "event_count",
+        "accepted_count",
+        "is_bot",
+        "reason",
+    ]
+    list_filter = ["status", "is_bot"]
+    search_fields = ["public_key", "reason"]
+    list_select_related = ["site"]
+    show_full_result_count = False
+    readonly_fields = [f.name for f in RawBatch._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

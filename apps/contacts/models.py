@@ -722,3 +722,89 @@ class RetentionPolicy(models.Model):
 
     def __str__(self) -> str:
         return f"{self.unit_id}: {self.purge_pii_after_days or '∞'}"
+
+
+# --- Collector: tracked sites and the raw batches they send ----------------------------------
+
+
+class Site(models.Model):
+    """A website or app that sends events to the collector with its public key."""
+
+    unit = models.ForeignKey(
+        BusinessUnit, verbose_name=_("business unit"), on_delete=models.CASCADE, related_name="+"
+    )
+    name = models.CharField(_("name"), max_length=100)
+    # Public: it sits in every page's tracker snippet. It identifies, it does not authorise.
+    public_key = models.CharField(_("public key"), max_length=40, unique=True)
+    # Server-side secret to sign identifiers (HMAC), so a page cannot claim to be someone.
+    signing_secret = models.CharField(_("signing secret"), max_length=64)
+    allowed_origins = models.JSONField(
+        _("allowed origins"),
+        default=list,
+        blank=True,
+        help_text=_("e.g. https://www.example.cn; empty allows any origin"),
+    )
+    max_events_per_batch = models.PositiveIntegerField(_("events per batch, at most"), default=100)
+    max_requests_per_minute = models.PositiveIntegerField(
+        _("requests per minute per visitor, at most"), default=120
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
+
+    objects = ScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("tracked site")
+        verbose_name_plural = _("tracked sites")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class RawBatchStatus(models.TextChoices):
+    PENDING = "pending", _("Waiting")
+    PROCESSED = "processed", _("Processed")
+    PARTIAL = "partial", _("Processed, some events rejected")
+    REJECTED = "rejected", _("Rejected")
+
+
+class RawBatch(models.Model):
+    """What a collector request delivered, stored before anything else happens to it.
+
+    The endpoint only writes this row and answers 202; a worker turns pending rows into
+    Activities (idempotently), so a broker or worker outage loses nothing.
+    """
+
+    site = models.ForeignKey(
+        Site, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    public_key = models.CharField(max_length=40, blank=True)
+    received_at = models.DateTimeField(default=timezone.now)
+    body = models.BinaryField()
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=400, blank=True)
+    origin = models.CharField(max_length=200, blank=True)
+    is_bot = models.BooleanField(default=False)
+    status = models.CharField(
+        max_length=10, choices=RawBatchStatus.choices, default=RawBatchStatus.PENDING
+    )
+    event_count = models.PositiveIntegerField(default=0)
+    accepted_count = models.PositiveIntegerField(default=0)
+    # [{"index": 3, "reason": "…"}] for events that were not turned into activities
+    rejections = models.JSONField(default=list, blank=True)
+    reason = models.CharField(max_length=300, blank=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ScopedQuerySet.as_manager()
+    scope_field = "site__unit"
+
+    class Meta:
+        verbose_name = _("collector batch")
+        verbose_name_plural = _("collector batches")
+        indexes = [
+            models.Index(fields=["id"], name="rawbatch_pending", condition=Q(status="pending")),
+            models.Index(fields=["site", "-received_at"], name="rawbatch_site"),
+        ]
+
+    def __str__(self) -> str:
+        return f"batch #{self.pk} ({self.status})"
