@@ -292,6 +292,8 @@ CELERY_BEAT_SCHEDULE = {
     "contacts-purge-pii": {"task": "contacts.purge_pii", "schedule": crontab(hour=3, minute=30)},
     # Rule tags add and remove themselves as contacts change (imports also trigger them).
     "contacts-apply-tag-rules": {"task": "contacts.apply_tag_rules", "schedule": 900.0},
+    # Collector batches whose on-commit dispatch was lost (broker down) are picked up here.
+    "contacts-collector-sweep": {"task": "contacts.collector_sweep", "schedule": 30.0},
 }
 
 if TESTING:

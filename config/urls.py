@@ -23,6 +23,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
     path("console/", include("apps.contacts.urls")),
+    path("", include("apps.contacts.public_urls")),
     path("", include("apps.core.urls")),
 ]
 

@@ -6,7 +6,7 @@ from rest_framework.routers import DefaultRouter
 
 router = DefaultRouter(trailing_slash=True)
 urlpatterns: list = []
-for _name in ("contacts", "imports", "exports", "tags", "fields", "channels"):
+for _name in ("contacts", "imports", "exports", "tags", "fields", "channels", "collector"):
     try:
         _module = importlib.import_module(f"apps.contacts.api.{_name}")
     except ModuleNotFoundError as _exc:  # an area not built yet

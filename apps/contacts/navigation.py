@@ -32,3 +32,6 @@ register_nav(
         Surface.CONSOLE, _("Channels & campaigns"), "contacts:channels", "contacts.configure", 60
     )
 )
+register_nav(
+    NavItem(Surface.CONSOLE, _("Tracked sites"), "contacts:sites", "contacts.configure", 70)
+)
