@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from django.conf import settings
 from django.core.cache import cache
+from django.utils import translation
 from rest_framework.test import APIClient
 
 from apps.core.models import BusinessUnit, User
@@ -79,6 +80,17 @@ def _clean_cache() -> None:
     keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
     if keys:
         client.delete(*keys)
+
+
+@pytest.fixture(autouse=True)
+def _english_outside_requests() -> Any:
+    """Messages raised by services read as their English source in assertions.
+
+    Requests still pick their language as users' do (Accept-Language, cookie, default
+    zh-hans), so page tests say which language they expect.
+    """
+    with translation.override("en"):
+        yield
 
 
 @pytest.fixture

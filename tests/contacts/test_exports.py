@@ -490,4 +490,7 @@ def test_old_export_files_are_deleted_and_the_job_stays(world, english, run_expo
     assert fresh.file.name != ""
     client.force_login(world.marketer)
     assert client.get(f"/console/exports/{old.pk}/download/").status_code == 404
-    assert "File expired" in client.get(f"/console/exports/{old.pk}/row/").content.decode()
+    assert (
+        "File expired"
+        in client.get(f"/console/exports/{old.pk}/row/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    )
