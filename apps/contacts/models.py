@@ -89,6 +89,42 @@ class Contact(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
     )
+    # Where the person first came from, and what brought them back most recently
+    # (attribution reads these; the collector, forms and share links keep them current).
+    first_touch_channel = models.ForeignKey(
+        "contacts.Channel",
+        verbose_name=_("first touch channel"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    first_touch_campaign = models.ForeignKey(
+        "contacts.Campaign",
+        verbose_name=_("first touch campaign"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    first_touch_at = models.DateTimeField(_("first touch"), null=True, blank=True)
+    latest_touch_channel = models.ForeignKey(
+        "contacts.Channel",
+        verbose_name=_("latest touch channel"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    latest_touch_campaign = models.ForeignKey(
+        "contacts.Campaign",
+        verbose_name=_("latest touch campaign"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    latest_touch_at = models.DateTimeField(_("latest touch"), null=True, blank=True)
     # Custom field values keyed by CustomField id (as a string); GIN-indexed for @> filters.
     custom = models.JSONField(_("custom fields"), default=dict, blank=True)
     # field -> {"source": "import", "at": iso time}: what the conflict rule compares.
@@ -793,6 +829,9 @@ class RawBatch(models.Model):
     # [{"index": 3, "reason": "…"}] for events that were not turned into activities
     rejections = models.JSONField(default=list, blank=True)
     reason = models.CharField(max_length=300, blank=True)
+    # Sweeps that failed on this batch; after a few it is set aside as rejected.
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.CharField(max_length=300, blank=True)
     processed_at = models.DateTimeField(null=True, blank=True)
 
     objects = ScopedQuerySet.as_manager()

@@ -163,3 +163,35 @@ def test_merging_into_itself_or_across_groups_is_refused(world, pair):
     with pytest.raises(MergeError):
         contact_merge(kept=a, dropped=stranger, acting_user=SYSTEM)
     assert ContactMerge.objects.count() == 0
+
+
+def test_the_earliest_first_touch_and_the_latest_latest_touch_survive_a_merge(world, pair):
+    from apps.contacts.models import Channel
+
+    a, b = pair
+    seo = Channel.objects.create(unit=world.a, code="seo", name="SEO", kind="seo")
+    wechat = Channel.objects.create(unit=world.a, code="wechat", name="公众号", kind="wechat")
+    now = timezone.now()
+    Contact.objects.filter(pk=a.pk).update(
+        first_touch_channel=wechat,
+        first_touch_at=now - timedelta(days=1),
+        latest_touch_channel=wechat,
+        latest_touch_at=now - timedelta(days=1),
+    )
+    Contact.objects.filter(pk=b.pk).update(
+        first_touch_channel=seo,
+        first_touch_at=now - timedelta(days=30),
+        latest_touch_channel=seo,
+        latest_touch_at=now - timedelta(days=20),
+    )
+    a.refresh_from_db()
+    b.refresh_from_db()
+    merge = contact_merge(kept=a, dropped=b, acting_user=SYSTEM)
+    kept = Contact.objects.get(pk=a.pk)
+    assert (kept.first_touch_channel_id, kept.latest_touch_channel_id) == (seo.pk, wechat.pk)
+    contact_merge_undo(merge=merge, acting_user=SYSTEM)
+    restored = Contact.objects.get(pk=a.pk)
+    assert (restored.first_touch_channel_id, restored.latest_touch_channel_id) == (
+        wechat.pk,
+        wechat.pk,
+    )

@@ -90,8 +90,10 @@ def test_healthz_is_503_when_no_worker_answers(client):
 
 
 def test_healthz_is_503_when_the_broker_is_down(client, monkeypatch):
-    monkeypatch.setattr(app.conf, "broker_url", "redis://127.0.0.1:9/0")
+    # Write URL first: it falls back to broker_url, so patching that first would make
+    # monkeypatch remember (and "restore") the dead address.
     monkeypatch.setattr(app.conf, "broker_write_url", None)
+    monkeypatch.setattr(app.conf, "broker_url", "redis://127.0.0.1:9/0")
     response = client.get("/healthz")
     body = response.json()
     assert response.status_code == 503

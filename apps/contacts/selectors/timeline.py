@@ -24,6 +24,8 @@ PAGE_SIZE = 30
 # An unknown type is shown as it is stored.
 ACTIVITY_LABELS: dict[str, Promise] = {
     "page_view": _("Viewed a page"),
+    "click": _("Clicked a link"),
+    "custom": _("Custom event"),
     "form_submit": _("Submitted a form"),
     "content_view": _("Viewed content"),
     "download": _("Downloaded"),

@@ -41,6 +41,8 @@ from apps.core.services import Actor, audit_record
 register_action("contact.merge", gettext_lazy("Contacts merged"))
 register_action("contact.merge_undo", gettext_lazy("Merge undone"))
 
+TOUCH_FIELDS = ("first_touch", "latest_touch")
+
 # Activity ids per MergeMovedActivities row: keeps each JSON value small.
 ACTIVITY_CHUNK = 10_000
 
@@ -56,6 +58,11 @@ def _fields(contact: Contact) -> dict[str, Any]:
     data["source_channel_id"] = contact.source_channel_id
     data["first_seen_at"] = contact.first_seen_at.isoformat()
     data["last_seen_at"] = contact.last_seen_at.isoformat()
+    for touch in TOUCH_FIELDS:
+        data[f"{touch}_channel_id"] = getattr(contact, f"{touch}_channel_id")
+        data[f"{touch}_campaign_id"] = getattr(contact, f"{touch}_campaign_id")
+        at = getattr(contact, f"{touch}_at")
+        data[f"{touch}_at"] = at.isoformat() if at else None
     return data
 
 
@@ -69,6 +76,13 @@ def _set_fields(contact: Contact, data: dict[str, Any]) -> None:
     contact.source_channel_id = data["source_channel_id"]
     contact.first_seen_at = datetime.fromisoformat(data["first_seen_at"])
     contact.last_seen_at = datetime.fromisoformat(data["last_seen_at"])
+    for touch in TOUCH_FIELDS:
+        if f"{touch}_at" not in data:  # a snapshot from before touches existed
+            continue
+        setattr(contact, f"{touch}_channel_id", data[f"{touch}_channel_id"])
+        setattr(contact, f"{touch}_campaign_id", data[f"{touch}_campaign_id"])
+        at = data[f"{touch}_at"]
+        setattr(contact, f"{touch}_at", datetime.fromisoformat(at) if at else None)
 
 
 def _merge_fields(kept: Contact, dropped: Contact) -> None:
@@ -98,6 +112,13 @@ def _merge_fields(kept: Contact, dropped: Contact) -> None:
     kept.source_channel_id = kept.source_channel_id or dropped.source_channel_id
     kept.first_seen_at = min(kept.first_seen_at, dropped.first_seen_at)
     kept.last_seen_at = max(kept.last_seen_at, dropped.last_seen_at)
+    # The earlier first touch and the later latest touch win.
+    for touch, earlier_wins in (("first_touch", True), ("latest_touch", False)):
+        mine, theirs = getattr(kept, f"{touch}_at"), getattr(dropped, f"{touch}_at")
+        if theirs is None or (mine is not None and (theirs >= mine) == earlier_wins):
+            continue
+        for part in ("channel_id", "campaign_id", "at"):
+            setattr(kept, f"{touch}_{part}", getattr(dropped, f"{touch}_{part}"))
 
 
 def _move(model: type, ids_from: int, to: int, *, column: str = "contact_id") -> list[int]:
