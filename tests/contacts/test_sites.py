@@ -287,6 +287,7 @@ def test_a_bad_origin_on_the_page_is_shown_and_nothing_is_stored(client, world):
             "max_events_per_batch": "100",
             "max_requests_per_minute": "120",
         },
+        HTTP_ACCEPT_LANGUAGE="en",
     )
     assert response.status_code == 400
     assert "is not an origin" in response.content.decode()

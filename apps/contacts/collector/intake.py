@@ -1,0 +1,310 @@
+"""The collector endpoint's side: find the site, limit the rate, store, dispatch.
+
+Everything here runs on the hot path, so it costs one INSERT when the site is in the cache.
+Redis (cache) and the broker are helpers, not dependencies: when either is down the batch
+is still stored and answered with 202; the sweeper processes what was not dispatched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.cache import cache
+from django.db import transaction
+from django.utils import timezone
+
+from apps.contacts.collector.parse import token_or_none
+from apps.contacts.models import RawBatch, RawBatchStatus, Site
+
+logger = logging.getLogger(__name__)
+
+# A site's settings are cached this long: a deactivated key keeps working for up to a minute.
+SITE_CACHE_SECONDS = 60
+# Unknown keys are remembered briefly, so garbage keys do not reach the database each time.
+UNKNOWN_SITE_CACHE_SECONDS = 10
+RATE_WINDOW_SECONDS = 60
+# After the broker refused a dispatch, this process stops trying for a while: a dead broker
+# costs redis-py several seconds of connection retries per attempt.
+DISPATCH_PAUSE_SECONDS = 15.0
+# Batch ids waiting for the dispatcher thread; beyond this they are left to the sweeper.
+DISPATCH_QUEUE_SIZE = 10_000
+# At most one drain task is published per window (the flag's lifetime), and it starts once
+# the window is over, so it sees every batch committed during it.
+DRAIN_WINDOW_SECONDS = 1
+DRAIN_FLAG = "collector:drain"
+_dispatch_paused_until = 0.0
+_dispatch_queue: queue.Queue[int] | None = None
+_dispatch_pid = 0
+_dispatch_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class SiteInfo:
+    id: int
+    unit_id: int
+    is_active: bool
+    allowed_origins: tuple[str, ...]
+    max_events_per_batch: int
+    max_requests_per_minute: int
+
+
+def _site_cache_key(public_key: str) -> str:
+    return f"collector:site:{public_key}"
+
+
+def site_for_key(public_key: str) -> SiteInfo | None:
+    """The site with this public key, from the cache when possible (no query then)."""
+    if token_or_none(public_key) is None or len(public_key) > 40:
+        return None
+    cache_key = _site_cache_key(public_key)
+    try:
+        cached: Any = cache.get(cache_key)
+    except Exception:
+        logger.warning("collector: cache unavailable for the site lookup", exc_info=True)
+        cached = None
+    if cached == "unknown":
+        return None
+    if isinstance(cached, dict):
+        return SiteInfo(**cached)
+    row = (
+        Site.objects.dangerously_unscoped()
+        .filter(public_key=public_key)
+        .values(
+            "id",
+            "unit_id",
+            "is_active",
+            "allowed_origins",
+            "max_events_per_batch",
+            "max_requests_per_minute",
+        )
+        .first()
+    )
+    info = None
+    if row is not None:
+        origins = row["allowed_origins"] or []
+        info = SiteInfo(
+            id=row["id"],
+            unit_id=row["unit_id"],
+            is_active=row["is_active"],
+            allowed_origins=tuple(str(o).rstrip("/").lower() for o in origins),
+            max_events_per_batch=row["max_events_per_batch"],
+            max_requests_per_minute=row["max_requests_per_minute"],
+        )
+    try:
+        if info is None:
+            cache.set(cache_key, "unknown", UNKNOWN_SITE_CACHE_SECONDS)
+        else:
+            cache.set(cache_key, info.__dict__, SITE_CACHE_SECONDS)
+    except Exception:
+        logger.warning("collector: cache unavailable for the site lookup", exc_info=True)
+    return info
+
+
+def site_forget(public_key: str) -> None:
+    """Drop a cached site (after its settings change)."""
+    cache.delete(_site_cache_key(public_key))
+
+
+def origin_allowed(site: SiteInfo, origin: str) -> bool:
+    """No list allows any origin; a request without Origin (server-side) is allowed."""
+    if not site.allowed_origins or not origin:
+        return True
+    return origin.rstrip("/").lower() in site.allowed_origins
+
+
+def _rate_key(public_key: str, visitor: str) -> str:
+    window = int(time.time() // RATE_WINDOW_SECONDS)
+    visitor_hash = hashlib.sha256(visitor.encode("utf-8")).hexdigest()[:24]
+    return f"collector:rate:{public_key}:{visitor_hash}:{window}"
+
+
+def rate_allowed(site: SiteInfo, visitor: str, *, public_key: str = "") -> bool:
+    """At most ``max_requests_per_minute`` per key and visitor, in fixed minute windows."""
+    count = _rate_count(public_key or str(site.id), visitor)
+    return count is None or count <= site.max_requests_per_minute
+
+
+def _rate_count(public_key: str, visitor: str) -> int | None:
+    key = cache.make_and_validate_key(_rate_key(public_key, visitor))
+    try:
+        client = cache._cache.get_client(key, write=True)  # type: ignore[attr-defined]
+        pipe = client.pipeline(transaction=False)
+        pipe.incr(key)
+        pipe.expire(key, RATE_WINDOW_SECONDS + 5)
+        count, _expiry = pipe.execute()
+    except Exception:
+        logger.warning("collector: cache unavailable for the rate limit", exc_info=True)
+        return None
+    return int(count)
+
+
+def site_and_rate(public_key: str, visitor: str | None) -> tuple[SiteInfo | None, int | None]:
+    """The site with this key and, when ``visitor`` is given, this request's number in the
+    visitor's rate window: one Redis round trip when the site is cached (GET, INCR and
+    EXPIRE pipelined), the site lookup of ``site_for_key`` otherwise. The count is None
+    when the cache is unavailable (the request is then not limited)."""
+    if token_or_none(public_key) is None or len(public_key) > 40:
+        return None, None
+    site_key = cache.make_and_validate_key(_site_cache_key(public_key))
+    try:
+        client = cache._cache.get_client(site_key, write=True)  # type: ignore[attr-defined]
+        pipe = client.pipeline(transaction=False)
+        pipe.get(site_key)
+        rate_key = ""
+        if visitor is not None:
+            rate_key = cache.make_and_validate_key(_rate_key(public_key, visitor))
+            pipe.incr(rate_key)
+            pipe.expire(rate_key, RATE_WINDOW_SECONDS + 5)
+        replies = pipe.execute()
+    except Exception:
+        logger.warning("collector: cache unavailable for the site lookup", exc_info=True)
+        return site_for_key(public_key), None
+    count = int(replies[1]) if visitor is not None else None
+    raw = replies[0]
+    if raw is None:
+        return site_for_key(public_key), count
+    cached: Any = cache._cache._serializer.loads(raw)  # type: ignore[attr-defined]
+    if isinstance(cached, dict):
+        return SiteInfo(**cached), count
+    if cached == "unknown":
+        return None, count
+    return site_for_key(public_key), count
+
+
+def _drain_publish() -> bool:
+    """Queue one drain (``contacts.collector_sweep``) unless one was queued this window.
+
+    ``SET NX`` on a flag that lives ``DRAIN_WINDOW_SECONDS``: whoever sets it publishes a
+    sweep that starts once the window has passed (``countdown``), so every batch committed
+    while the flag stood, whose dispatch therefore published nothing, is still pending when
+    that sweep looks. At most one publish per window, whatever the request rate.
+    """
+    global _dispatch_paused_until
+    from apps.contacts.tasks.collector import collector_sweep
+
+    if time.monotonic() < _dispatch_paused_until:
+        return False
+    try:
+        won = cache.add(DRAIN_FLAG, 1, DRAIN_WINDOW_SECONDS)
+    except Exception:
+        logger.warning("collector: cache unavailable for the drain flag", exc_info=True)
+        won = True  # better a task too many than a batch left to the 30 s sweeper
+    if not won:
+        return False
+    try:
+        # No publish retries: nobody waits on this, and the beat sweeper is the retry.
+        collector_sweep.apply_async(countdown=DRAIN_WINDOW_SECONDS, retry=False)
+    except Exception:  # noqa: BLE001 - any broker failure; the rows are safely stored
+        _dispatch_paused_until = time.monotonic() + DISPATCH_PAUSE_SECONDS
+        logger.warning("collector: could not queue a drain; the sweeper will")
+        return False
+    return True
+
+
+def batch_dispatch(batch_id: int) -> bool:
+    """Make sure a drain will process this committed batch; True when this call queued
+    one. If the broker is down, log and leave it to the beat sweeper."""
+    return _drain_publish()
+
+
+def _dispatch_loop(pending: queue.Queue[int]) -> None:
+    while True:
+        batch_ids = [pending.get()]
+        # Everything queued meanwhile rides on the same flag check.
+        while True:
+            try:
+                batch_ids.append(pending.get_nowait())
+            except queue.Empty:
+                break
+        try:
+            _drain_publish()
+        except Exception:  # the thread must survive; the sweeper is the retry
+            logger.exception("collector: dispatch of batches %s failed", batch_ids)
+        finally:
+            for _done in batch_ids:
+                pending.task_done()
+
+
+def _dispatcher() -> queue.Queue[int]:
+    """This process's dispatch queue and thread, started on first use (and again in a
+    forked child, which does not inherit the parent's threads)."""
+    global _dispatch_queue, _dispatch_pid
+    with _dispatch_lock:
+        if _dispatch_queue is None or _dispatch_pid != os.getpid():
+            _dispatch_queue = queue.Queue(maxsize=DISPATCH_QUEUE_SIZE)
+            _dispatch_pid = os.getpid()
+            threading.Thread(
+                target=_dispatch_loop,
+                args=(_dispatch_queue,),
+                name="collector-dispatch",
+                daemon=True,
+            ).start()
+        return _dispatch_queue
+
+
+def batch_dispatch_soon(batch_id: int) -> None:
+    """Hand the batch to the dispatcher thread: the request never waits on the broker.
+    Whatever is lost here (queue full, process exits) the sweeper picks up."""
+    try:
+        _dispatcher().put_nowait(batch_id)
+    except queue.Full:
+        logger.warning("collector: dispatch queue full; batch %s left to the sweeper", batch_id)
+
+
+def dispatch_drain(timeout: float = 10.0) -> bool:
+    """Wait until the dispatcher has handled everything queued so far (tests, shutdown)."""
+    deadline = time.monotonic() + timeout
+    while _dispatch_queue is not None and _dispatch_queue.unfinished_tasks:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def dispatch_resume() -> None:
+    """Forget a paused dispatch (tests, or once the broker is known to be back)."""
+    global _dispatch_paused_until
+    _dispatch_paused_until = 0.0
+    try:
+        cache.delete(DRAIN_FLAG)
+    except Exception:
+        logger.warning("collector: cache unavailable for the drain flag", exc_info=True)
+
+
+def batch_store(
+    *,
+    site: SiteInfo,
+    public_key: str,
+    body: bytes,
+    ip: str | None,
+    user_agent: str,
+    origin: str,
+    is_bot: bool,
+    event_count: int,
+) -> int:
+    """One INSERT; processing is queued once it commits. Bots are stored already done."""
+    now = timezone.now()
+    batch = RawBatch.objects.create(
+        site_id=site.id,
+        public_key=public_key,
+        received_at=now,
+        body=body,
+        ip=ip,
+        user_agent=user_agent[:400],
+        origin=origin[:200],
+        is_bot=is_bot,
+        event_count=event_count,
+        status=RawBatchStatus.PROCESSED if is_bot else RawBatchStatus.PENDING,
+        reason="bot" if is_bot else "",
+        processed_at=now if is_bot else None,
+    )
+    if not is_bot:
+        transaction.on_commit(lambda: batch_dispatch_soon(batch.pk))
+    return batch.pk
