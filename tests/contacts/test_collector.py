@@ -778,3 +778,14 @@ def test_the_drain_processes_everything_pending(client, site):
 
     assert RawBatch.objects.dangerously_unscoped().filter(status="processed").count() == 7
     assert Activity.objects.dangerously_unscoped().count() == 14
+
+
+def test_the_collector_answers_before_sessions_and_csrf(client, site):
+    # Given a browser with a session cookie and no CSRF token, the endpoint still answers
+    # (the shortcut middleware hands it the request before sessions and CSRF run).
+    client.cookies["sessionid"] = "not-a-session"
+    response = post(client, {"anonymous_id": "v-1", "events": [page_view()]})
+    assert response.status_code == 202
+    assert "Set-Cookie" not in response.headers or "sessionid" not in response.headers.get(
+        "Set-Cookie", ""
+    )
