@@ -46,40 +46,45 @@ _COLUMNS = (
 )
 
 
+def _row(r: ActivityIn) -> dict[str, Any]:
+    return {
+        "unit_id": r.unit_id,
+        "contact_id": r.contact_id,
+        "anonymous_id": r.anonymous_id,
+        "type": r.type,
+        "occurred_at": r.occurred_at.isoformat(),
+        "channel_id": r.channel_id,
+        "campaign_id": r.campaign_id,
+        "object_type": r.object_type,
+        "object_id": r.object_id,
+        "properties": r.properties,
+        "dedupe_key": r.dedupe_key,
+    }
+
+
 @transaction.atomic
 def activities_record(rows: Sequence[ActivityIn]) -> int:
     """Append activities; rows whose ``dedupe_key`` was seen before are skipped.
 
-    One INSERT … SELECT FROM unnest(…) ON CONFLICT DO NOTHING per batch of BATCH_SIZE.
-    Returns how many rows were new. Contacts' ``last_seen_at`` moves forward in one
-    UPDATE per batch.
+    One INSERT … SELECT FROM jsonb_to_recordset(…) ON CONFLICT DO NOTHING per batch of
+    BATCH_SIZE: the whole batch travels as one JSON parameter, which PostgreSQL unpacks
+    far faster than the driver can quote eleven text arrays. Returns how many rows were
+    new. Contacts' ``last_seen_at`` moves forward in one UPDATE per batch.
     """
     table = Activity._meta.db_table
     names = ", ".join(name for name, _type in _COLUMNS)
-    arrays = ", ".join(f"%s::{kind}[]" for _name, kind in _COLUMNS)
+    shape = ", ".join(f"{name} {kind}" for name, kind in _COLUMNS)
     sql = f"""
         INSERT INTO {table} ({names}, recorded_at)
-        SELECT u.*, now() FROM unnest({arrays}) AS u
+        SELECT {names}, now() FROM jsonb_to_recordset(%s::jsonb) AS u({shape})
         ON CONFLICT (dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING
     """  # noqa: S608 - table and column names are ours
     created = 0
     with connection.cursor() as cursor:
         for start in range(0, len(rows), BATCH_SIZE):
             batch = rows[start : start + BATCH_SIZE]
-            columns: list[list[Any]] = [
-                [r.unit_id for r in batch],
-                [r.contact_id for r in batch],
-                [r.anonymous_id for r in batch],
-                [r.type for r in batch],
-                [r.occurred_at for r in batch],
-                [r.channel_id for r in batch],
-                [r.campaign_id for r in batch],
-                [r.object_type for r in batch],
-                [r.object_id for r in batch],
-                [json.dumps(r.properties, ensure_ascii=False) for r in batch],
-                [r.dedupe_key for r in batch],
-            ]
-            cursor.execute(sql, columns)
+            payload = json.dumps([_row(r) for r in batch], ensure_ascii=False)
+            cursor.execute(sql, [payload])
             created += cursor.rowcount
             _touch_last_seen(batch)
     return created
