@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from urllib.parse import quote
 
+import pytest
 from django.db import connection
 
 
@@ -17,3 +24,61 @@ def database_url(name: str | None = None) -> str:
     if not host or host.startswith("/"):
         return f"postgresql://{user}:{password}@/{dbname}?host={host}"
     return f"postgresql://{user}:{password}@{host}:{db.get('PORT') or 5432}/{dbname}"
+
+
+@contextmanager
+def worker_running(*, purge: bool = False) -> Iterator[None]:
+    """A real `celery worker` process on the real broker, consuming this run's queue.
+
+    ``purge`` first drops tasks earlier tests left in the queue, so they cannot run ahead
+    of the test's own.
+    """
+    from django.conf import settings
+
+    from apps.core.health import worker_status
+    from config.celery import app
+
+    if purge:
+        with app.connection_for_write() as conn:
+            conn.default_channel.queue_purge(app.conf.task_default_queue)
+    env = {
+        **os.environ,
+        "LEADLOOP_TESTING": "1",
+        "LEADLOOP_TEST_RUN": settings.TEST_RUN,
+        "REDIS_URL": settings.REDIS_URL,
+        "DATABASE_URL": database_url(),
+    }
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "--pool",
+            "solo",
+            "--without-mingle",
+            "--without-gossip",
+            "--loglevel",
+            "WARNING",
+            "--hostname",
+            f"test-{settings.TEST_RUN}@%h",
+            "-Q",
+            app.conf.task_default_queue,
+        ],
+        env=env,
+        cwd=settings.BASE_DIR,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if worker_status(timeout=0.5)["status"] == "up":
+                break
+            assert process.poll() is None, "the worker exited during start-up"
+        else:
+            pytest.fail("the worker did not come up in 30 s")
+        yield
+    finally:
+        process.terminate()
+        process.wait(timeout=20)

@@ -4,76 +4,23 @@ nothing, and the backlog drains exactly once when the broker and the worker retu
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
-from django.conf import settings
 from django.test import Client
 from django.utils import timezone
 
 from apps.contacts.collector.intake import dispatch_drain, dispatch_resume
 from apps.contacts.models import Activity, RawBatch, Site
 from apps.contacts.tasks.collector import collector_sweep
-from apps.core.health import worker_status
 from config.celery import app
-from tests.support import database_url
+from tests.support import worker_running
 
 # Transactional: the worker is another process and must see committed rows.
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.broker]
 
 BROWSER = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_0) AppleWebKit/605.1.15 Safari/605.1.15"
-
-
-@contextmanager
-def worker_running() -> Iterator[None]:
-    """A real `celery worker` process on the real broker, consuming this run's queue."""
-    env = {
-        **os.environ,
-        "LEADLOOP_TESTING": "1",
-        "LEADLOOP_TEST_RUN": settings.TEST_RUN,
-        "REDIS_URL": settings.REDIS_URL,
-        "DATABASE_URL": database_url(),
-    }
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "--pool",
-            "solo",
-            "--without-mingle",
-            "--without-gossip",
-            "--loglevel",
-            "WARNING",
-            "--hostname",
-            f"test-{settings.TEST_RUN}@%h",
-            "-Q",
-            app.conf.task_default_queue,
-        ],
-        env=env,
-        cwd=settings.BASE_DIR,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if worker_status(timeout=0.5)["status"] == "up":
-                break
-            assert process.poll() is None, "the worker exited during start-up"
-        else:
-            pytest.fail("the worker did not come up in 30 s")
-        yield
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
 
 
 def wait_until(condition, timeout: float = 60) -> None:

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 
 import pytest
-from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 
-from apps.core.health import worker_status
 from apps.core.tasks import HEARTBEAT_KEY, enqueue_on_commit, heartbeat
 from config.celery import app
-from tests.support import database_url
+from tests.support import worker_running
 
 pytestmark = [pytest.mark.django_db, pytest.mark.broker]
 
@@ -24,50 +19,8 @@ pytestmark = [pytest.mark.django_db, pytest.mark.broker]
 @pytest.fixture
 def worker() -> Iterator[None]:
     """A real `celery worker` process on the real broker, consuming this run's queue."""
-    # Tasks earlier tests queued (e.g. collector drains) must not run ahead of this test's.
-    with app.connection_for_write() as conn:
-        conn.default_channel.queue_purge(app.conf.task_default_queue)
-    env = {
-        **os.environ,
-        "LEADLOOP_TESTING": "1",
-        "LEADLOOP_TEST_RUN": settings.TEST_RUN,
-        "REDIS_URL": settings.REDIS_URL,
-        "DATABASE_URL": database_url(),
-    }
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "--pool",
-            "solo",
-            "--without-mingle",
-            "--without-gossip",
-            "--loglevel",
-            "WARNING",
-            "--hostname",
-            f"test-{settings.TEST_RUN}@%h",
-            "-Q",
-            app.conf.task_default_queue,
-        ],
-        env=env,
-        cwd=settings.BASE_DIR,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if worker_status(timeout=0.5)["status"] == "up":
-                break
-            assert process.poll() is None, "the worker exited during start-up"
-        else:
-            pytest.fail("the worker did not come up in 30 s")
+    with worker_running(purge=True):
         yield
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
 
 
 def test_healthz_reports_everything_up_with_a_worker(worker, client):
