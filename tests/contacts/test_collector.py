@@ -550,7 +550,7 @@ def test_bad_events_are_rejected_with_reasons_and_the_valid_ones_still_land(clie
         {"index": 2, "reason": "occurred_at is more than 7 days old"},
         {"index": 3, "reason": "occurred_at needs a time zone (e.g. 2026-11-01T08:00:00Z)"},
         {"index": 4, "reason": "properties take 9012 bytes, at most 8192 are allowed"},
-        {"index": 5, "reason": "unknown event type 'teleport'"},
+        {"index": 5, "reason": "unknown event type “teleport”"},
         {"index": 6, "reason": "url is longer than 2000 characters"},
         {"index": 7, "reason": "the event contains NUL characters or invalid Unicode"},
         {"index": 8, "reason": "the event contains NUL characters or invalid Unicode"},

@@ -174,7 +174,7 @@ def event_validate(index: int, event: Any, *, received_at: datetime) -> EventIn:
         raise ValueError(_("an event must be a JSON object"))
     kind = event.get("type")
     if kind not in EVENT_TYPES:
-        raise ValueError(_("unknown event type %(type)r") % {"type": str(kind)[:40]})
+        raise ValueError(_("unknown event type “%(type)s”") % {"type": str(kind)[:40]})
     if not _clean_text(event):
         raise ValueError(_("the event contains NUL characters or invalid Unicode"))
     raw_time = event.get("occurred_at")
@@ -182,7 +182,7 @@ def event_validate(index: int, event: Any, *, received_at: datetime) -> EventIn:
     if occurred_at > received_at + MAX_FUTURE:
         raise ValueError(_("occurred_at is in the future"))
     if occurred_at < received_at - MAX_AGE:
-        raise ValueError(_("occurred_at is more than 7 days old"))
+        raise ValueError(_("occurred_at is more than %(days)d days old") % {"days": MAX_AGE.days})
     url = _optional_text(event, "url", MAX_URL_LENGTH)
     referrer = _optional_text(event, "referrer", MAX_URL_LENGTH)
     title = _optional_text(event, "title", MAX_TITLE_LENGTH)

@@ -24,6 +24,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from apps.contacts.collector.parse import (
     BodyError,
@@ -391,7 +392,9 @@ def _outcome(prepared: _Prepared) -> _Outcome:
     if status == RawBatchStatus.REJECTED:
         reason = _("no event in the batch was valid")
     elif status == RawBatchStatus.PARTIAL:
-        reason = _("%(count)s problem(s) in the batch") % {"count": len(rejections)}
+        reason = ngettext(
+            "%(count)d problem in the batch", "%(count)d problems in the batch", len(rejections)
+        ) % {"count": len(rejections)}
     return _Outcome(
         status,
         reason=reason,
