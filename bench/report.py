@@ -122,3 +122,28 @@ def report(result: Result) -> Path:
     path = write_json(result)
     print(f"wrote {path}")
     return path
+
+
+def scaling_checks(
+    *,
+    surface: str,
+    ratio_label: str,
+    ratio: float,
+    ratio_max: float,
+    small: str,
+    large: str,
+    queries_small: int,
+    queries_large: int,
+    count_queries: int,
+) -> list[tuple[str, bool]]:
+    """The conditions a list must meet as its table grows: time ratio, equal query count,
+    no COUNT(*)."""
+    return [
+        (f"{surface}: {ratio_label} = {ratio:.2f} ≤ {ratio_max}", ratio <= ratio_max),
+        (
+            f"{surface}: same query count at {small} and {large} "
+            f"({queries_small} vs {queries_large})",
+            queries_small == queries_large,
+        ),
+        (f"{surface}: no COUNT( queries ({count_queries} found)", count_queries == 0),
+    ]

@@ -13,6 +13,7 @@ from apps.core import selectors
 from apps.core.navigation import Card, NavItem, register_card, register_nav
 from apps.core.roles import Role, Surface
 from apps.core.scoping import visible_unit_ids
+from apps.core.web import user_of
 
 register_nav(NavItem(Surface.CONSOLE, _("Home"), "core:console-home", order=0, icon="home"))
 register_nav(NavItem(Surface.CONSOLE, _("Team"), "core:team", "core.view_members", 900, "team"))
@@ -22,13 +23,9 @@ register_nav(NavItem(Surface.SDR, _("Home"), "core:sdr-home", order=0, icon="hom
 register_nav(NavItem(Surface.MOBILE, _("Home"), "core:mobile-home", order=0, icon="home"))
 
 
-def _user(request: HttpRequest):  # type: ignore[no-untyped-def]
-    return request.user
-
-
 @register_card(Surface.CONSOLE, order=900)
 def team_card(request: HttpRequest, unit_ids: set[int] | None) -> Card:
-    counts = selectors.role_counts(user=_user(request), unit_ids=unit_ids)
+    counts = selectors.role_counts(user=user_of(request), unit_ids=unit_ids)
     return Card(
         title=_("Team members"),
         value=sum(counts.values()),
@@ -46,7 +43,7 @@ def team_card(request: HttpRequest, unit_ids: set[int] | None) -> Card:
 
 @register_card(Surface.CONSOLE, order=910)
 def audit_card(request: HttpRequest, unit_ids: set[int] | None) -> Card | None:
-    user = _user(request)
+    user = user_of(request)
     if not (user.is_superuser or visible_unit_ids(user, "core.view_audit")):
         return None
     since = timezone.now() - timedelta(days=7)
@@ -64,7 +61,7 @@ def audit_card(request: HttpRequest, unit_ids: set[int] | None) -> Card | None:
 def token_card(request: HttpRequest, unit_ids: set[int] | None) -> Card:
     return Card(
         title=_("Your API tokens"),
-        value=selectors.active_token_count(user=_user(request)),
+        value=selectors.active_token_count(user=user_of(request)),
         hint=_("Active tokens that connect other systems to LeadLoop"),
         url=reverse("core:tokens"),
         empty=_("No API tokens yet. Create one to connect your CRM, website or data warehouse."),
@@ -81,7 +78,7 @@ def _role_card(
     hint: object,
     empty: object,
 ) -> Card:
-    counts = selectors.role_counts(user=_user(request), unit_ids=unit_ids)
+    counts = selectors.role_counts(user=user_of(request), unit_ids=unit_ids)
     return Card(
         title=title,  # type: ignore[arg-type]
         value=sum(counts.get(r, 0) for r in roles),

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from bench.report import Result, Row
+from bench.report import Result, Row, scaling_checks
 
 if TYPE_CHECKING:
     from django.test import Client
@@ -223,18 +223,17 @@ def run(args: argparse.Namespace) -> Result:
             "ratio_first_large": round(first_large.ms / first_small.ms, 3),
             "ratio_deep_large": round(ratio, 3),
         }
-        checks += [
-            (
-                f"{surface.name}: deep{dp}@{lg} ÷ first@{sm} = {ratio:.2f} ≤ {RATIO_MAX}",
-                ratio <= RATIO_MAX,
-            ),
-            (
-                f"{surface.name}: same query count at {sm} and {lg} "
-                f"({first_small.queries.count} vs {first_large.queries.count})",
-                first_small.queries.count == first_large.queries.count,
-            ),
-            (f"{surface.name}: no COUNT( queries ({counts} found)", counts == 0),
-        ]
+        checks += scaling_checks(
+            surface=surface.name,
+            ratio_label=f"deep{dp}@{lg} ÷ first@{sm}",
+            ratio=ratio,
+            ratio_max=RATIO_MAX,
+            small=sm,
+            large=lg,
+            queries_small=first_small.queries.count,
+            queries_large=first_large.queries.count,
+            count_queries=counts,
+        )
 
     def cells(key: str) -> list[Any]:
         return [figures[surface.name][key] for surface in SURFACES]

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from bench.report import Result, Row
+from bench.report import Result, Row, scaling_checks
 
 if TYPE_CHECKING:
     from django.test import Client
@@ -484,18 +484,17 @@ def run(args: argparse.Namespace) -> Result:
             # (other processes on a shared box) mostly taken out.
             "ratio_fastest_large": round(first_large.timing.min / first_small.timing.min, 3),
         }
-        checks += [
-            (
-                f"{sf.name}: first@{lg} ÷ first@{sm} = {ratio:.2f} ≤ {RATIO_MAX}",
-                ratio <= RATIO_MAX,
-            ),
-            (
-                f"{sf.name}: same query count at {sm} and {lg} "
-                f"({first_small.queries.count} vs {first_large.queries.count})",
-                first_small.queries.count == first_large.queries.count,
-            ),
-            (f"{sf.name}: no COUNT( queries ({counts} found)", counts == 0),
-        ]
+        checks += scaling_checks(
+            surface=sf.name,
+            ratio_label=f"first@{lg} ÷ first@{sm}",
+            ratio=ratio,
+            ratio_max=RATIO_MAX,
+            small=sm,
+            large=lg,
+            queries_small=first_small.queries.count,
+            queries_large=first_large.queries.count,
+            count_queries=counts,
+        )
 
     def cells(key: str) -> list[Any]:
         return [figures[sf.name][key] for sf in found]
