@@ -12,6 +12,7 @@ admin.site.index_title = _("Administration")
 api_v1 = [
     path("", include("apps.core.api_urls")),
     path("", include("apps.contacts.api_urls")),
+    path("", include("apps.content.api_urls")),
 ]
 
 urlpatterns = [
@@ -23,7 +24,9 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
     path("console/", include("apps.contacts.urls")),
+    path("", include("apps.content.urls")),
     path("", include("apps.contacts.public_urls")),
+    path("", include("apps.content.public_urls")),
     path("", include("apps.core.urls")),
 ]
 

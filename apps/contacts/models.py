@@ -420,6 +420,12 @@ class Activity(models.Model):
                 name="activity_anonymous",
                 condition=~Q(anonymous_id=""),
             ),
+            # "what happened to this form / page / asset": per-item performance.
+            models.Index(
+                fields=["object_type", "object_id", "occurred_at"],
+                name="activity_object",
+                condition=~Q(object_type=""),
+            ),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -785,6 +791,9 @@ class Site(models.Model):
         _("requests per minute per visitor, at most"), default=120
     )
     is_active = models.BooleanField(_("active"), default=True)
+    # The unit's own public pages (landing pages, forms, share links) report through one
+    # built-in site per unit; it is created on demand and not edited by people.
+    is_builtin = models.BooleanField(_("built in"), default=False, editable=False)
     created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
 
     objects = ScopedQuerySet.as_manager()
@@ -792,6 +801,11 @@ class Site(models.Model):
     class Meta:
         verbose_name = _("tracked site")
         verbose_name_plural = _("tracked sites")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["unit"], condition=Q(is_builtin=True), name="site_one_builtin_per_unit"
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -847,3 +861,32 @@ class RawBatch(models.Model):
 
     def __str__(self) -> str:
         return f"batch #{self.pk} ({self.status})"
+
+
+# --- WeChat official accounts ----------------------------------------------------------------
+
+
+class WeChatAccount(models.Model):
+    """A unit's WeChat official account (公众号). Its app id scopes the openids it issues.
+
+    LeadLoop never calls WeChat itself here: the OAuth bridge (or a test helper) delivers
+    the app id, openid and unionid to our callback signed with ``callback_secret``.
+    """
+
+    unit = models.ForeignKey(
+        BusinessUnit, verbose_name=_("business unit"), on_delete=models.CASCADE, related_name="+"
+    )
+    name = models.CharField(_("name"), max_length=100)
+    app_id = models.CharField(_("app id"), max_length=40, unique=True)
+    callback_secret = models.CharField(_("callback secret"), max_length=64)
+    is_active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
+
+    objects = ScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("WeChat official account")
+        verbose_name_plural = _("WeChat official accounts")
+
+    def __str__(self) -> str:
+        return self.name

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser, UserManager
@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from apps.core.roles import Role
-from apps.core.scoping import ScopedQuerySet
+from apps.core.scoping import DEFAULT_PERMISSION, ScopedQuerySet
 
 
 class BusinessUnit(models.Model):
@@ -264,3 +264,56 @@ class ApiToken(models.Model):
             "expires_at": self.expires_at.isoformat() if self.expires_at else None,
             "revoked_at": self.revoked_at.isoformat() if self.revoked_at else None,
         }
+
+
+class NotificationQuerySet(ScopedQuerySet["Notification"]):
+    def visible_to(self, user: Any, permission: str = DEFAULT_PERMISSION) -> Self:
+        # A notification is addressed to one person: nobody else reads it, whatever role.
+        if not getattr(user, "is_authenticated", False) or not user.is_active:
+            return self.none()
+        return self.filter(user_id=user.pk)
+
+    def unread(self) -> NotificationQuerySet:
+        return self.filter(read_at__isnull=True)
+
+
+class Notification(models.Model):
+    """Something one person should know now (a contact opened their share link, a lead
+    was assigned…): the bell in every surface counts the unread ones."""
+
+    user = models.ForeignKey(
+        User, verbose_name=_("user"), on_delete=models.CASCADE, related_name="notifications"
+    )
+    unit = models.ForeignKey(
+        BusinessUnit, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    kind = models.CharField(_("kind"), max_length=40)
+    title = models.CharField(_("title"), max_length=200)
+    body = models.TextField(_("text"), blank=True)
+    url = models.CharField(_("link"), max_length=500, blank=True)
+    # Producers that may run twice (a retried task) set this; the second is ignored.
+    dedupe_key = models.CharField(max_length=100, null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
+    read_at = models.DateTimeField(_("read"), null=True, blank=True)
+
+    objects = NotificationQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
+        indexes = [
+            models.Index(fields=["user", "-id"], name="notification_user"),
+            models.Index(
+                fields=["user"], name="notification_unread", condition=Q(read_at__isnull=True)
+            ),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["dedupe_key"],
+                name="notification_dedupe",
+                condition=Q(dedupe_key__isnull=False),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.title

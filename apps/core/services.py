@@ -7,11 +7,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import models, transaction
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from apps.core.models import ApiToken, AuditLog, BusinessUnit, Membership, User
+from apps.core.models import ApiToken, AuditLog, BusinessUnit, Membership, Notification, User
 from apps.core.roles import Role
 from apps.core.scoping import forget_visible_units, visible_unit_ids
 
@@ -203,3 +203,43 @@ def api_token_authenticate(*, raw: str) -> ApiToken | None:
             last_used_at__gt=now - timedelta(seconds=60)
         ).update(last_used_at=now)
     return token
+
+
+# --- Notifications ---------------------------------------------------------------------------
+
+
+def notification_send(
+    *,
+    user_id: int,
+    kind: str,
+    title: str,
+    body: str = "",
+    url: str = "",
+    unit_id: int | None = None,
+    dedupe_key: str | None = None,
+) -> Notification | None:
+    """Tell one person something (the bell counts it). With ``dedupe_key`` a repeat of
+    the same notice (a retried task) is ignored and None is returned."""
+    try:
+        with transaction.atomic():
+            return Notification.objects.create(
+                user_id=user_id,
+                unit_id=unit_id,
+                kind=kind[:40],
+                title=title[:200],
+                body=body,
+                url=url[:500],
+                dedupe_key=dedupe_key,
+            )
+    except IntegrityError:
+        if dedupe_key is None:
+            raise
+        return None
+
+
+def notifications_mark_read(*, user: User, ids: list[int] | None = None) -> int:
+    """Mark the user's notifications read (all unread ones when ``ids`` is None)."""
+    unread = Notification.objects.visible_to(user).unread()
+    if ids is not None:
+        unread = unread.filter(pk__in=ids)
+    return unread.update(read_at=timezone.now())
