@@ -689,6 +689,9 @@ class ContactImport(models.Model):
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # When the job was queued or last reported progress: the jobs sweeper re-queues a
+    # pending job the broker lost and fails a running one whose worker went away.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     objects = ScopedQuerySet.as_manager()
 
@@ -735,6 +738,7 @@ class ContactExport(models.Model):
     failure = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)  # as ContactImport's
 
     objects = ScopedQuerySet.as_manager()
 

@@ -68,6 +68,7 @@ from apps.core.tasks import enqueue_on_commit
 logger = logging.getLogger(__name__)
 
 register_action("contact.export", gettext_lazy("Contacts exported"))
+register_action("contact_export.fail", gettext_lazy("Contact export failed"))
 
 FILE_TYPES = ("csv", "xlsx")
 # Contacts fetched per round trip (plus two prefetch queries) and between progress
@@ -186,6 +187,7 @@ def contact_export_create(
         created_by=acting_user,
         file_type=file_type,
         filters=cleaned,
+        heartbeat_at=timezone.now(),
     )
     enqueue_on_commit(contacts_export_run, export.pk)
     return export
@@ -336,7 +338,7 @@ def _claim(export_id: int) -> bool:
     claimed = (
         ContactExport.objects.dangerously_unscoped()
         .filter(pk=export_id, status=JobStatus.PENDING)
-        .update(status=JobStatus.RUNNING)
+        .update(status=JobStatus.RUNNING, heartbeat_at=timezone.now())
     )
     return claimed == 1
 
@@ -373,7 +375,9 @@ def _write(export: ContactExport, user: User) -> int:
     labels = [_option_labels(f) for f in fields]
     zone = _zone(user)
     total = export_queryset(user, filters).count()
-    ContactExport.objects.dangerously_unscoped().filter(pk=export.pk).update(total_rows=total)
+    ContactExport.objects.dangerously_unscoped().filter(pk=export.pk).update(
+        total_rows=total, heartbeat_at=timezone.now()
+    )
     processed = 0
     with tempfile.TemporaryFile() as target:
         writer: _CsvWriter | _XlsxWriter
@@ -387,7 +391,7 @@ def _write(export: ContactExport, user: User) -> int:
             processed += 1
             if processed % CHUNK_SIZE == 0:
                 ContactExport.objects.dangerously_unscoped().filter(pk=export.pk).update(
-                    processed_rows=processed
+                    processed_rows=processed, heartbeat_at=timezone.now()
                 )
         writer.close()
         target.seek(0)

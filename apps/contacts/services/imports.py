@@ -270,7 +270,8 @@ def contact_import_start(
         locked.mapping = plan.mapping
         locked.tag_ids = [t.pk for t in tags]
         locked.consent = consent_value
-        locked.save(update_fields=["unit", "mapping", "tag_ids", "consent"])
+        locked.heartbeat_at = timezone.now()
+        locked.save(update_fields=["unit", "mapping", "tag_ids", "consent", "heartbeat_at"])
         ImportMapping.objects.dangerously_unscoped().update_or_create(
             unit=unit,
             header_signature=header_signature(preview.header),
@@ -464,7 +465,7 @@ class _ImportJob:
             total = self._count(binary)
             ContactImport.objects.dangerously_unscoped().filter(
                 pk=ci.pk, status=JobStatus.RUNNING
-            ).update(total_rows=total, encoding=ci.encoding)
+            ).update(total_rows=total, encoding=ci.encoding, heartbeat_at=timezone.now())
             with open_table(binary, file_type=ci.file_type, encoding=ci.encoding) as table:
                 try:
                     plan = plan_mapping(table.header, ci.mapping, self.fields)
@@ -630,6 +631,7 @@ class _ImportJob:
                 error_rows=F("error_rows") + landed.bad_rows,
                 created_contacts=F("created_contacts") + landed.created,
                 matched_contacts=F("matched_contacts") + landed.matched,
+                heartbeat_at=timezone.now(),
             )
         )
         if updated != 1:
@@ -702,7 +704,7 @@ def contact_import_run(*, import_id: int, batch_size: int = BATCH_SIZE) -> Conta
         ContactImport.objects.dangerously_unscoped()
         .filter(pk=import_id, status=JobStatus.PENDING)
         .exclude(mapping={})
-        .update(status=JobStatus.RUNNING, started_at=timezone.now())
+        .update(status=JobStatus.RUNNING, started_at=timezone.now(), heartbeat_at=timezone.now())
     )
     contact_import = (
         ContactImport.objects.dangerously_unscoped()
