@@ -420,6 +420,17 @@ class Activity(models.Model):
                 name="activity_anonymous",
                 condition=~Q(anonymous_id=""),
             ),
+            # Per channel / campaign performance over a period (console, attribution).
+            models.Index(
+                fields=["channel", "occurred_at"],
+                name="activity_channel_time",
+                condition=Q(channel__isnull=False),
+            ),
+            models.Index(
+                fields=["campaign", "occurred_at"],
+                name="activity_campaign_time",
+                condition=Q(campaign__isnull=False),
+            ),
             # "what happened to this form / page / asset": per-item performance.
             models.Index(
                 fields=["object_type", "object_id", "occurred_at"],

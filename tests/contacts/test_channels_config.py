@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.utils import translation
+from django.utils import timezone, translation
 
-from apps.contacts.models import Campaign, Channel
+from apps.contacts.models import Campaign, Channel, Contact
+from apps.contacts.selectors.performance import Performance
 from apps.contacts.services import config
+from apps.contacts.services.activities import ActivityIn, activities_record
 from apps.core.models import AuditLog
 from apps.core.services import SystemActor
 
@@ -154,7 +156,8 @@ def test_the_channels_page_lists_the_units_channels_in_fixed_queries(
     _campaign(world, sem)
     client.force_login(world.marketer)
 
-    with django_assert_num_queries(7):
+    # the page's reads, plus two for the performance of the listed channels
+    with django_assert_num_queries(9):
         response = client.get("/console/channels/")
 
     body = response.content.decode()
@@ -170,12 +173,87 @@ def test_the_campaigns_tab_in_fixed_queries(client, world, sem, django_assert_nu
         _campaign(world, sem, code=f"c-{i}", name=f"活动{i}")
     client.force_login(world.marketer)
 
-    with django_assert_num_queries(8):
+    with django_assert_num_queries(10):
         response = client.get("/console/channels/?tab=campaigns", HTTP_ACCEPT_LANGUAGE="en")
 
     assert response.status_code == 200
     assert len(response.context["page"].items) == 5
     assert "¥180,000.50" in response.content.decode()
+
+
+def test_campaign_performance_counts_visits_people_submissions_and_cost_per_contact(
+    client, world, sem
+):
+    # given a campaign costing ¥1,000 that, within the last 30 days, brought 3 page views
+    # by 2 visitors (one anonymous, one known), 1 form submission by the known one, who is
+    # a new contact first touched by it; plus a page view 40 days ago and one of another
+    # campaign, which do not count
+    campaign = _campaign(world, sem, cost="1000")
+    other = _campaign(world, sem, code="other", name="其他")
+    now = timezone.now()
+    person = Contact.objects.create(group=world.group, name="王芳")
+    Contact.objects.filter(pk=person.pk).update(
+        first_touch_campaign=campaign, first_touch_at=now - timedelta(days=2)
+    )
+    activities_record(
+        [
+            ActivityIn(
+                world.a.pk,
+                "page_view",
+                now - timedelta(days=3),
+                anonymous_id="v-1",
+                campaign_id=campaign.pk,
+            ),
+            ActivityIn(
+                world.a.pk,
+                "page_view",
+                now - timedelta(days=2),
+                anonymous_id="v-1",
+                campaign_id=campaign.pk,
+            ),
+            ActivityIn(
+                world.a.pk,
+                "page_view",
+                now - timedelta(days=2),
+                contact_id=person.pk,
+                campaign_id=campaign.pk,
+            ),
+            ActivityIn(
+                world.a.pk,
+                "form_submit",
+                now - timedelta(days=2),
+                contact_id=person.pk,
+                campaign_id=campaign.pk,
+            ),
+            ActivityIn(
+                world.a.pk,
+                "page_view",
+                now - timedelta(days=40),
+                anonymous_id="v-2",
+                campaign_id=campaign.pk,
+            ),
+            ActivityIn(world.a.pk, "page_view", now, anonymous_id="v-3", campaign_id=other.pk),
+        ]
+    )
+    client.force_login(world.marketer)
+
+    # when the marketer opens the campaigns tab for the last 30 days
+    response = client.get(
+        f"/console/channels/?unit={world.a.pk}&tab=campaigns&days=30", HTTP_ACCEPT_LANGUAGE="en"
+    )
+
+    # then the campaign shows 3 visits, 2 visitors, 1 submission (50%), 1 new contact at
+    # ¥1,000.00 each
+    row = next(c for c in response.context["page"].items if c.pk == campaign.pk)
+    assert row.performance == Performance(visits=3, visitors=2, submissions=1, new_contacts=1)
+    assert row.performance.conversion == 0.5
+    assert row.cost_per_contact == Decimal("1000.00")
+    body = response.content.decode()
+    assert '<td class="num">50%</td>' in body
+    assert "¥1,000.00" in body
+    other_row = next(c for c in response.context["page"].items if c.pk == other.pk)
+    assert other_row.performance == Performance(visits=1, visitors=1)
+    assert other_row.cost_per_contact is None
 
 
 def test_the_page_refuses_a_negative_cost_and_stores_nothing(client, world, sem):

@@ -1,8 +1,11 @@
 """Console: a unit's channels (where touches come from, by utm_source) and campaigns (by
-utm_campaign, with dates and cost in CNY, for attribution and ROI)."""
+utm_campaign, with dates and cost in CNY, for attribution and ROI), each with how it
+performed over a period: visits, unique visitors, submissions, conversion, new contacts
+and (campaigns) cost per new contact."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django import forms
@@ -12,11 +15,13 @@ from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import path
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from apps.contacts.models import Campaign, Channel, ChannelKind
 from apps.contacts.selectors import config as selectors
+from apps.contacts.selectors.performance import Performance, touch_performance
 from apps.contacts.services import config as services
 from apps.contacts.views.tags import (
     add_errors,
@@ -29,6 +34,10 @@ from apps.contacts.views.tags import (
 from apps.core.models import BusinessUnit, User
 from apps.core.roles import Surface
 from apps.core.web import surface_context, surface_required, user_of
+
+# Periods the performance columns cover, in days (the list's "days" parameter).
+PERIODS = ("7", "30", "90")
+DEFAULT_PERIOD = 30
 
 
 class ChannelForm(forms.Form):
@@ -112,13 +121,26 @@ def channel_list(request: HttpRequest) -> HttpResponse:
         channel_id = int(channel_filter) if channel_filter.isdigit() else None
         qs = selectors.campaigns_of(user=user, unit_id=unit.pk, channel_id=channel_id)
         page = first_page(request, qs, ("-id",))
+    days = int(request.GET["days"]) if request.GET.get("days") in PERIODS else DEFAULT_PERIOD
+    since = timezone.now() - timedelta(days=days)
+    performance = touch_performance(
+        "channel" if tab == "channels" else "campaign",
+        [item.pk for item in page.items],
+        since=since,
+    )
+    for item in page.items:
+        item.performance = performance.get(item.pk, Performance())
+        if tab == "campaigns":
+            item.cost_per_contact = item.performance.cost_per_contact(item.cost)
     context.update(
         page=page,
+        days=days,
+        periods=PERIODS,
         channel_form=channel_form,
         campaign_form=campaign_form,
         channels=list(campaign_form.fields["channel"].queryset[:200]),  # type: ignore[attr-defined]
         channel_filter=channel_filter,
-        filter_query=f"unit={unit.pk}&tab={tab}&channel={channel_filter}&",
+        filter_query=f"unit={unit.pk}&tab={tab}&channel={channel_filter}&days={days}&",
     )
     bad = bool(channel_form.errors) or bool(campaign_form.errors)
     return render(request, "contacts/channels/list.html", context, status=400 if bad else 200)
