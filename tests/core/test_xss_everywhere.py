@@ -1,0 +1,166 @@
+"""A contact (and the things around them) named like an attack renders as text on every
+page people reach.
+
+Instead of a list of pages that goes stale as the product grows, the test crawls every
+surface as people see it: it starts at each surface's home, follows every same-site link
+it finds (GET only), and checks each HTML page. The crawl must reach the pages that show
+the hostile values, so a broken crawl cannot pass quietly.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from datetime import timedelta
+from html.parser import HTMLParser
+from urllib.parse import urljoin, urlsplit
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from apps.contacts.identity_keys import make_key
+from apps.contacts.services import config
+from apps.contacts.services.activities import ActivityIn, activities_record
+from apps.contacts.services.resolution import contact_resolve
+from apps.contacts.services.tags import tags_add
+from apps.core.services import SystemActor
+
+pytestmark = pytest.mark.django_db
+SYSTEM = SystemActor("tests")
+
+PAYLOAD = "<img src=x onerror=alert(1)>"
+SCRIPT = "<script>alert(2)</script>"
+ESCAPED = "&lt;img src=x onerror=alert(1)&gt;"
+SURFACES = ("/console/", "/sdr/", "/m/")
+# Same-site paths the crawl follows: the logged-in surfaces and their shared pages.
+FOLLOW = re.compile(r"^/(console|sdr|m|notifications|audit|team|tokens)(/|$)")
+# Links that change state by GET or leave the HTML world.
+SKIP = re.compile(r"(logout|/download|\.csv|\.xlsx|/embed\.js|/errors)", re.IGNORECASE)
+MAX_PAGES = 400
+
+
+class _Page(HTMLParser):
+    """Links to follow, and what the browser would treat as markup from the data: an
+    element that is the payload's own (``<img src=x>``), an event handler running our
+    alerts, a script containing them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.links: list[str] = []
+        self.injected: list[str] = []
+        self._in_script = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        if tag == "a" and values.get("href"):
+            self.links.append(str(values["href"]))
+        if tag == "img" and values.get("src") == "x":
+            self.injected.append(self.get_starttag_text() or tag)
+        for name, value in attrs:
+            if name.startswith("on") and "alert(" in (value or ""):
+                self.injected.append(self.get_starttag_text() or tag)
+        self._in_script = tag == "script"
+
+    def handle_endtag(self, tag: str) -> None:
+        self._in_script = False
+
+    def handle_data(self, data: str) -> None:
+        if self._in_script and ("alert(1)" in data or "alert(2)" in data):
+            self.injected.append(data[:80])
+
+
+def _crawl(client: Client) -> dict[str, str]:
+    seen: dict[str, str] = {}
+    queue = deque(SURFACES)
+    queued = set(SURFACES)
+    while queue and len(seen) < MAX_PAGES:
+        url = queue.popleft()
+        response = client.get(url, HTTP_ACCEPT_LANGUAGE="en")
+        if response.status_code in (301, 302):
+            target = urlsplit(response["Location"])
+            if FOLLOW.match(target.path) and target.path not in queued:
+                queued.add(target.path)
+                queue.append(target.path + (f"?{target.query}" if target.query else ""))
+            continue
+        assert response.status_code < 500, f"{url} answered {response.status_code}"
+        if "text/html" not in response.get("Content-Type", ""):
+            continue
+        body = response.content.decode()
+        parser = _Page()
+        parser.feed(body)
+        seen[url] = body
+        assert not parser.injected, f"{url} runs markup from data: {parser.injected}"
+        for href in parser.links:
+            absolute = urljoin(url, href)
+            parts = urlsplit(absolute)
+            if parts.netloc or not FOLLOW.match(parts.path) or SKIP.search(parts.path):
+                continue
+            # One visit per path and query *shape*: paging cursors and ids vary endlessly.
+            shape = parts.path + "?" + "&".join(sorted(re.findall(r"([^&=]+)=", parts.query)))
+            if shape in queued:
+                continue
+            queued.add(shape)
+            queue.append(parts.path + (f"?{parts.query}" if parts.query else ""))
+    return seen
+
+
+@pytest.fixture
+def hostile(world):
+    """A contact whose name, title and company are attacks, tagged with a hostile tag,
+    touched by a hostile channel, with activities on the timeline."""
+    channel = config.channel_create(
+        unit=world.a, code="evil", name=PAYLOAD, kind="media", acting_user=SYSTEM
+    )
+    contact = contact_resolve(
+        unit=world.a,
+        keys=[make_key("email", "x@example.cn")],
+        attributes={"name": PAYLOAD, "title": SCRIPT, "company_name": PAYLOAD},
+        source="import",
+        acting_user=SYSTEM,
+    ).contact
+    tag = config.tag_create(unit=world.a, name=PAYLOAD[:60], acting_user=SYSTEM)
+    tags_add(contact_ids=[contact.pk], tags=[tag], source="manual", actor_label="tests")
+    now = timezone.now()
+    activities_record(
+        [
+            ActivityIn(
+                world.a.pk,
+                "page_view",
+                now - timedelta(minutes=5),
+                contact_id=contact.pk,
+                channel_id=channel.pk,
+                properties={"title": PAYLOAD, "url": "https://example.cn/?q=" + SCRIPT},
+            ),
+            ActivityIn(
+                world.a.pk,
+                "custom",
+                now,
+                contact_id=contact.pk,
+                properties={"name": SCRIPT},
+            ),
+        ]
+    )
+    return contact
+
+
+@pytest.mark.parametrize("role", ["admin", "marketer", "sdr", "sales", "viewer"])
+def test_hostile_names_render_as_text_on_every_page_a_person_reaches(world, hostile, role):
+    # given the hostile contact, and a person of the role in unit A
+    client = Client()
+    client.force_login(getattr(world, role))
+
+    # when they visit every page they can reach from their surfaces
+    pages = _crawl(client)
+
+    # then no page carries the attack as markup, and the pages that show the contact
+    # show it escaped (so the crawl did reach them)
+    assert pages, "the crawl found no pages"
+    for url, body in pages.items():
+        assert PAYLOAD not in body, f"{url} renders the name as HTML"
+        assert SCRIPT not in body, f"{url} renders a script"
+    detail = f"/console/contacts/{hostile.pk}/"
+    if role in ("admin", "marketer"):
+        assert detail in pages, sorted(pages)
+        assert ESCAPED in pages[detail]
+        assert ESCAPED in pages["/console/contacts/"]
