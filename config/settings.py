@@ -296,6 +296,10 @@ CELERY_BEAT_SCHEDULE = {
     "contacts-apply-tag-rules": {"task": "contacts.apply_tag_rules", "schedule": 900.0},
     # Collector batches whose on-commit dispatch was lost (broker down) are picked up here.
     "contacts-collector-sweep": {"task": "contacts.collector_sweep", "schedule": 30.0},
+    # Share-link views whose dispatch was lost, and anonymous views past their grace period.
+    "content-share-views-sweep": {"task": "content.share_views_process", "schedule": 60.0},
+    # Form submissions whose dispatch was lost (broker down) are processed here.
+    "content-form-submissions-sweep": {"task": "content.form_submissions_sweep", "schedule": 60.0},
     # Import/export jobs the broker lost are queued again; ones whose worker died fail.
     "contacts-jobs-sweep": {"task": "contacts.jobs_sweep", "schedule": 120.0},
 }

@@ -47,6 +47,7 @@ from apps.contacts.models import (
     Tag,
     TagGroup,
     TagHistory,
+    WeChatAccount,
 )
 from apps.contacts.services.merge import MergeError, contact_merge_undo
 from apps.contacts.services.tags import tags_remove
@@ -603,3 +604,12 @@ class RawBatchAdmin(ScopedAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+@admin.register(WeChatAccount)
+class WeChatAccountAdmin(AuditedAdmin):
+    list_display = ["name", "app_id", "unit", "is_active", "created_at"]
+    list_filter = ["is_active", ("unit", VisibleUnitFilter)]
+    search_fields = ["name", "app_id"]
+    list_select_related = ["unit"]
+    readonly_fields = ["callback_secret"]

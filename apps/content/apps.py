@@ -11,7 +11,7 @@ class ContentConfig(AppConfig):
     def ready(self) -> None:
         # Registrations into core's registries: nav, permissions, home cards, demo data,
         # audit labels, beat schedule. Each area brings its own modules.
-        from apps.content import navigation  # noqa: F401
+        from apps.content import contact_hooks, navigation  # noqa: F401
         from apps.content.areas import area_modules
 
         area_modules("apps.content.demo")

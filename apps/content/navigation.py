@@ -25,3 +25,6 @@ register_nav(NavItem(Surface.CONSOLE, _("Landing pages"), "content:pages", "cont
 register_nav(NavItem(Surface.CONSOLE, _("Share links"), "content:shares", "content.share", 86))
 register_nav(NavItem(Surface.SDR, _("Share content"), "content:sdr-shares", "content.share", 50))
 register_nav(NavItem(Surface.MOBILE, _("Share"), "content:m-shares", "content.share", 50))
+register_nav(
+    NavItem(Surface.CONSOLE, _("WeChat accounts"), "content:wechat", "contacts.configure", 88)
+)

@@ -11,7 +11,7 @@ from django.utils.translation import ngettext
 
 from apps.core import services
 from apps.core.admin_base import ScopedAdmin
-from apps.core.models import ApiToken, AuditLog, BusinessUnit, Membership, User
+from apps.core.models import ApiToken, AuditLog, BusinessUnit, Membership, Notification, User
 
 
 class MembershipInline(admin.TabularInline):  # type: ignore[type-arg]
@@ -180,3 +180,17 @@ class ApiTokenAdmin(ScopedAdmin):
             count += 1
         text = ngettext("%(n)d token revoked.", "%(n)d tokens revoked.", count) % {"n": count}
         self.message_user(request, text, messages.SUCCESS)
+
+
+@admin.register(Notification)
+class NotificationAdmin(ScopedAdmin):
+    """Each person's own notifications (nobody reads another's, superusers aside)."""
+
+    list_display = ["title", "user", "kind", "created_at", "read_at"]
+    list_filter = ["kind"]
+    search_fields = ["title", "body"]
+    list_select_related = ["user"]
+    readonly_fields = ["user", "unit", "kind", "title", "body", "url", "dedupe_key", "created_at"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

@@ -4,8 +4,8 @@ from typing import Any
 
 import django_filters
 from django.db import models
-from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, status, viewsets
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 
 from apps.core import selectors, services
 from apps.core.api_base import ScopedReadOnlyViewSet, ScopedViewSetMixin
-from apps.core.models import ApiToken, AuditLog, BusinessUnit, User
+from apps.core.models import ApiToken, AuditLog, BusinessUnit, Notification, User
 from apps.core.serializers import (
     ApiTokenCreatedSerializer,
     ApiTokenSerializer,
@@ -104,3 +104,59 @@ class ApiTokenViewSet(
     def revoke(self, request: Request, pk: str | None = None) -> Response:
         token = services.api_token_revoke(token=self.get_object(), acting_user=request.user)  # type: ignore[arg-type]
         return Response(ApiTokenSerializer(token).data)
+
+
+class NotificationSerializer(serializers.ModelSerializer[Notification]):
+    class Meta:
+        model = Notification
+        fields = ["id", "kind", "title", "body", "url", "unit", "created_at", "read_at"]
+        read_only_fields = fields
+
+
+class NotificationReadSerializer(serializers.Serializer[Any]):
+    ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1),
+        required=False,
+        max_length=500,
+        help_text="The notifications to mark read; leave out to mark every unread one.",
+    )
+
+
+class NotificationFilter(django_filters.FilterSet):
+    unread = django_filters.BooleanFilter(field_name="read_at", lookup_expr="isnull")
+
+    class Meta:
+        model = Notification
+        fields = ["unread", "kind"]
+
+
+class NotificationViewSet(ScopedReadOnlyViewSet):
+    """The caller's own notifications, newest first (nobody reads anyone else's)."""
+
+    queryset = Notification.objects.all()
+    serializer_class = NotificationSerializer
+    filterset_class = NotificationFilter
+    ordering = ("-id",)
+
+    @extend_schema(request=None, responses=NotificationSerializer)
+    @action(detail=True, methods=["post"])
+    def read(self, request: Request, pk: str | None = None) -> Response:
+        notice = self.get_object()
+        services.notifications_mark_read(user=request.user, ids=[notice.pk])  # type: ignore[arg-type]
+        notice.refresh_from_db()
+        return Response(NotificationSerializer(notice).data)
+
+    @extend_schema(
+        operation_id="notifications_read_many",
+        request=NotificationReadSerializer,
+        responses={
+            200: inline_serializer("NotificationsRead", {"marked": serializers.IntegerField()})
+        },
+    )
+    @action(detail=False, methods=["post"], url_path="read", url_name="read-many")
+    def read_many(self, request: Request) -> Response:
+        serializer = NotificationReadSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        ids = serializer.validated_data.get("ids")
+        marked = services.notifications_mark_read(user=request.user, ids=ids)  # type: ignore[arg-type]
+        return Response({"marked": marked})

@@ -7,6 +7,7 @@ router = DefaultRouter(trailing_slash=True)
 router.register("business-units", api.BusinessUnitViewSet, basename="business-unit")
 router.register("audit-log", api.AuditLogViewSet, basename="audit-log")
 router.register("tokens", api.ApiTokenViewSet, basename="api-token")
+router.register("notifications", api.NotificationViewSet, basename="notification")
 
 urlpatterns = [
     path("me/", api.MeView.as_view(), name="me"),

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from django.http import HttpRequest
 
 from apps.core import selectors
+from apps.core.models import Notification
 from apps.core.roles import Surface
 
 SURFACE_URLS = {
@@ -31,8 +33,14 @@ def shell(request: HttpRequest) -> dict[str, Any]:
     def units() -> list[Any]:
         return selectors.unit_choices(user=user)
 
+    @cache
+    def unread() -> int:
+        # The bell: one COUNT served by the partial index of unread notifications.
+        return Notification.objects.visible_to(user).unread().count()
+
     return {
         "shell_surfaces": surfaces,
         "shell_units": units,
         "shell_unit": request.session.get("unit"),
+        "notifications_unread": unread,
     }

@@ -18,5 +18,8 @@ urlpatterns = [
     path("console/tokens/<int:pk>/revoke/", views.token_revoke, name="token-revoke"),
     path("sdr/", views.sdr_home, name="sdr-home"),
     path("m/", views.mobile_home, name="mobile-home"),
+    path("notifications/", views.notification_list, name="notifications"),
+    path("notifications/read/", views.notifications_read, name="notifications-read"),
+    path("notifications/<int:pk>/", views.notification_open, name="notification-open"),
     path("healthz", views.healthz, name="healthz"),
 ]

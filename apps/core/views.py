@@ -21,6 +21,7 @@ from apps.core import selectors, services
 from apps.core.audit_actions import ACTION_LABELS
 from apps.core.forms import ApiTokenForm, AuditFilterForm, LoginForm
 from apps.core.health import health_report
+from apps.core.models import Notification
 from apps.core.navigation import cards_for
 from apps.core.pagination import InvalidCursor, keyset_page
 from apps.core.roles import Surface
@@ -257,3 +258,91 @@ def server_error(request: HttpRequest) -> HttpResponse:
 
         return json_error(request, 500, "server_error", _("Something went wrong on our side."))
     return render(request, "500.html", status=500)
+
+
+# --- Notifications (the bell) ----------------------------------------------------------------
+
+NOTIFICATIONS_PAGE_SIZE = 30
+
+
+def _notifications_surface(request: HttpRequest) -> str | None:
+    """The shell the list is shown in: the surface the bell was clicked in, if the user
+    may open it, else where the user lands."""
+    user = user_of(request)
+    wanted = request.GET.get("surface") or request.POST.get("surface") or ""
+    surfaces = selectors.user_surfaces(user=user)
+    if wanted in surfaces:
+        return wanted
+    return selectors.landing_surface(user=user)
+
+
+def _notifications_back(request: HttpRequest) -> HttpResponse:
+    surface = _notifications_surface(request)
+    url = reverse("core:notifications")
+    query = [f"surface={surface}"] if surface else []
+    if request.POST.get("unread") == "1":
+        query.append("unread=1")
+    return redirect(f"{url}?{'&'.join(query)}" if query else url)
+
+
+@login_required
+@require_GET
+def notification_list(request: HttpRequest) -> HttpResponse:
+    user = user_of(request)
+    unread_only = request.GET.get("unread") == "1"
+    qs = Notification.objects.visible_to(user)
+    if unread_only:
+        qs = qs.unread()
+    try:
+        page = keyset_page(qs, cursor=request.GET.get("cursor"), size=NOTIFICATIONS_PAGE_SIZE)
+    except InvalidCursor:
+        messages.warning(
+            request, _("That page link is no longer valid; showing the newest notifications.")
+        )
+        page = keyset_page(qs, size=NOTIFICATIONS_PAGE_SIZE)
+    surface = _notifications_surface(request)
+    kept = {"surface": surface or "", "unread": "1" if unread_only else ""}
+    filter_query = "".join(f"{k}={v}&" for k, v in kept.items() if v)
+    context = (surface_context(request, surface) if surface else {"surface": None, "nav": []}) | {
+        "page": page,
+        "unread_only": unread_only,
+        "filter_query": filter_query,
+        "base_template": "mobile_shell.html" if surface == Surface.MOBILE else "shell.html",
+    }
+    return render(request, "core/notifications.html", context)
+
+
+@login_required
+@require_GET
+def notification_open(request: HttpRequest, pk: int) -> HttpResponse:
+    """Clicking a notification: mark it read and go where it points (a path on this site)."""
+    user = user_of(request)
+    notice = Notification.objects.visible_to(user).filter(pk=pk).first()
+    if notice is None:
+        raise Http404
+    services.notifications_mark_read(user=user, ids=[notice.pk])
+    target = notice.url
+    if not target or not url_has_allowed_host_and_scheme(
+        target, {request.get_host()}, request.is_secure()
+    ):
+        return _notifications_back(request)
+    return redirect(target)
+
+
+@login_required
+@require_POST
+def notifications_read(request: HttpRequest) -> HttpResponse:
+    """Mark one (``id``) or every unread notification read."""
+    user = user_of(request)
+    raw = request.POST.get("id")
+    if raw:
+        try:
+            ids: list[int] | None = [int(raw)]
+        except ValueError:
+            raise Http404 from None
+    else:
+        ids = None
+    count = services.notifications_mark_read(user=user, ids=ids)
+    if ids is None and count:
+        messages.success(request, _("All notifications marked read."))
+    return _notifications_back(request)

@@ -156,8 +156,8 @@ def test_the_channels_page_lists_the_units_channels_in_fixed_queries(
     _campaign(world, sem)
     client.force_login(world.marketer)
 
-    # the page's reads, plus two for the performance of the listed channels
-    with django_assert_num_queries(9):
+    # the page's reads, plus two for the performance of the listed channels, and the bell
+    with django_assert_num_queries(10):
         response = client.get("/console/channels/")
 
     body = response.content.decode()
@@ -173,7 +173,7 @@ def test_the_campaigns_tab_in_fixed_queries(client, world, sem, django_assert_nu
         _campaign(world, sem, code=f"c-{i}", name=f"活动{i}")
     client.force_login(world.marketer)
 
-    with django_assert_num_queries(10):
+    with django_assert_num_queries(11):  # … and the bell's unread count
         response = client.get("/console/channels/?tab=campaigns", HTTP_ACCEPT_LANGUAGE="en")
 
     assert response.status_code == 200

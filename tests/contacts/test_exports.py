@@ -30,8 +30,8 @@ from apps.core.services import SystemActor
 pytestmark = pytest.mark.django_db
 SYSTEM = SystemActor("tests")
 # session, user, roles, the form's units, tags, channels and fields, one page of jobs,
-# and the shell's unit switcher.
-QUERIES = 9
+# and the shell's unit switcher and bell (unread count).
+QUERIES = 10
 HEADERS = [
     "ID",
     "Name",

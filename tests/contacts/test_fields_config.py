@@ -201,7 +201,7 @@ def test_the_fields_page_shows_options_with_usage_in_fixed_queries(
     )
     client.force_login(world.marketer)
 
-    with django_assert_num_queries(7):
+    with django_assert_num_queries(8):  # … and the bell's unread count
         response = client.get("/console/fields/")
 
     body = response.content.decode()

@@ -125,8 +125,8 @@ def test_the_list_query_count_does_not_grow_with_rows(
     CustomField.objects.create(unit=world.a, key="tier", label="客户类型", type="text")
     client.force_login(world.marketer)
     # session, user, the user's units and roles; tags, channels, units and custom fields
-    # for the filters; the page; its identities, tags and units; the unit switcher
-    with django_assert_num_queries(12):
+    # for the filters; the page; its identities, tags and units; the unit switcher; the bell
+    with django_assert_num_queries(13):
         response = client.get(LIST)
     assert len(names_in(response.text)) == min(rows, 50)
 

@@ -216,8 +216,9 @@ def test_the_sites_page_lists_the_units_sites_in_fixed_queries(
     sites.site_create(unit=world.b, name="B 的官网", acting_user=SYSTEM)
     client.force_login(world.marketer)
 
-    # session, user, unit roles, configurable units, the page of sites, the unit switcher
-    with django_assert_num_queries(6):
+    # session, user, unit roles, configurable units, the page of sites, the unit switcher,
+    # the bell's unread count
+    with django_assert_num_queries(7):
         response = client.get("/console/sites/")
 
     body = response.content.decode()

@@ -107,8 +107,8 @@ def test_console_home_query_count_is_pinned(world, client, django_assert_num_que
     client.force_login(world.admin)
     # session, user, the user's units and roles (one query for every permission), role
     # counts, audit count, token count, memberships, recent audit, unit switcher, and the
-    # contacts cards (one query for all three)
-    with django_assert_num_queries(10):
+    # contacts cards (one query for all three), the bell's unread count
+    with django_assert_num_queries(11):
         client.get("/console/")
 
 
@@ -185,10 +185,10 @@ def test_audit_page_query_count_is_the_same_at_any_depth(world, client, django_a
     client.force_login(world.admin)
     first = client.get("/console/audit/")
     cursor = re.search(r'cursor=([^"&]+)" rel="next"', first.text).group(1)
-    # session, user, the user's units and roles, the page, the unit switcher
-    with django_assert_num_queries(5):
+    # session, user, the user's units and roles, the page, the unit switcher, the bell
+    with django_assert_num_queries(6):
         client.get("/console/audit/")
-    with django_assert_num_queries(5):
+    with django_assert_num_queries(6):
         client.get(f"/console/audit/?cursor={cursor}")
 
 

@@ -48,6 +48,8 @@ ACTIVITY_LABELS: dict[str, Promise] = {
     "purchase": _("Purchase"),
     "trial_start": _("Started a trial"),
     "share": _("Shared content"),
+    "share_open": _("Opened a shared link"),
+    "wechat_oauth": _("Signed in with WeChat"),
 }
 
 # Properties worth a line on the timeline, in this order, with their labels.
