@@ -41,9 +41,9 @@ MAX_PAGES = 400
 
 
 class _Page(HTMLParser):
-    """Links to follow, and what the browser would treat as markup from the data: an
-    element that is the payload's own (``<img src=x>``), an event handler running our
-    alerts, a script containing them."""
+    """Links to follow, and what the browser would run from the data: an event handler
+    calling our alerts, or a script containing them. (Rich text may keep an inert
+    ``<img src="x">``: nh3 removes its handler.)"""
 
     def __init__(self) -> None:
         super().__init__()
@@ -55,8 +55,6 @@ class _Page(HTMLParser):
         values = dict(attrs)
         if tag == "a" and values.get("href"):
             self.links.append(str(values["href"]))
-        if tag == "img" and values.get("src") == "x":
-            self.injected.append(self.get_starttag_text() or tag)
         for name, value in attrs:
             if name.startswith("on") and "alert(" in (value or ""):
                 self.injected.append(self.get_starttag_text() or tag)
@@ -141,10 +139,62 @@ def hostile(world):
             ),
         ]
     )
+    _hostile_content(world, contact)
     return contact
 
 
-@pytest.mark.parametrize("role", ["admin", "marketer", "sdr", "sales", "viewer"])
+def _hostile_content(world, contact):
+    """Content around the contact, named like attacks: a form they submitted, an asset and
+    a landing page each sharer shared with them, the views and the notifications."""
+    from apps.content.models import (
+        Asset,
+        Form,
+        FormSubmission,
+        LandingPage,
+        ShareLink,
+        ShareView,
+    )
+    from apps.core.services import notification_send
+
+    form = Form.objects.create(
+        unit=world.a, name=PAYLOAD, title=SCRIPT, fields=[{"key": "email", "required": True}]
+    )
+    FormSubmission.objects.create(
+        form=form,
+        unit=world.a,
+        token="t-hostile",
+        data={"email": "x@example.cn", "name": PAYLOAD},
+        status="processed",
+        contact=contact,
+    )
+    asset = Asset.objects.create(
+        unit=world.a, title=PAYLOAD, kind="article", topic=SCRIPT, summary=PAYLOAD
+    )
+    page = LandingPage.objects.create(
+        unit=world.a,
+        title=PAYLOAD,
+        slug="hostile",
+        seo_title=SCRIPT,
+        blocks=[{"type": "text", "html": PAYLOAD + SCRIPT}],
+    )
+    for sharer in (world.marketer, world.sdr, world.sales, world.admin):
+        for target in ({"asset": asset}, {"landing_page": page}):
+            link = ShareLink.objects.create(unit=world.a, owner=sharer, note=PAYLOAD, **target)
+            ShareView.objects.create(
+                link=link,
+                unit=world.a,
+                contact=contact,
+                beat_key="k",
+                seconds=95,
+                user_agent=PAYLOAD,
+                referrer="https://example.cn/?" + SCRIPT,
+            )
+        notification_send(
+            user_id=sharer.pk, kind="share_opened", title=PAYLOAD, body=SCRIPT, url="/m/"
+        )
+
+
+@pytest.mark.parametrize("role", ["admin", "marketer", "sdr", "sales"])
 def test_hostile_names_render_as_text_on_every_page_a_person_reaches(world, hostile, role):
     # given the hostile contact, and a person of the role in unit A
     client = Client()
@@ -159,8 +209,28 @@ def test_hostile_names_render_as_text_on_every_page_a_person_reaches(world, host
     for url, body in pages.items():
         assert PAYLOAD not in body, f"{url} renders the name as HTML"
         assert SCRIPT not in body, f"{url} renders a script"
+    # the sharer's viewer lists name the contact, as text
+    viewer_lists = [url for url in pages if re.match(r"^/(console|sdr|m)/shares/\d+/$", url)]
+    assert viewer_lists, sorted(pages)
+    for url in viewer_lists:
+        assert ESCAPED in pages[url], url
     detail = f"/console/contacts/{hostile.pk}/"
     if role in ("admin", "marketer"):
         assert detail in pages, sorted(pages)
         assert ESCAPED in pages[detail]
         assert ESCAPED in pages["/console/contacts/"]
+
+
+def test_a_viewer_reaches_the_contact_and_content_pages_and_sees_text(world, hostile):
+    # given a read-only member of unit A
+    client = Client()
+    client.force_login(world.viewer)
+
+    # when they visit every page they can reach
+    pages = _crawl(client)
+
+    # then they reached the contact and content lists, and the names are text there
+    assert ESCAPED in pages[f"/console/contacts/{hostile.pk}/"]
+    assert ESCAPED in pages["/console/forms/"]
+    assert ESCAPED in pages["/console/pages/"]
+    assert ESCAPED in pages["/console/assets/"]
