@@ -43,6 +43,10 @@ from apps.contacts.models import (
     MergeMovedActivities,
     RawBatch,
     RetentionPolicy,
+    Segment,
+    SegmentEvent,
+    SegmentMember,
+    SegmentSize,
     Site,
     Tag,
     TagGroup,
@@ -613,3 +617,47 @@ class WeChatAccountAdmin(AuditedAdmin):
     search_fields = ["name", "app_id"]
     list_select_related = ["unit"]
     readonly_fields = ["callback_secret"]
+
+
+@admin.register(Segment)
+class SegmentAdmin(AuditedAdmin):
+    list_display = ["name", "unit", "kind", "size", "status", "rebuilt_at", "is_active"]
+    list_filter = ["kind", "status", "is_active", ("unit", VisibleUnitFilter)]
+    search_fields = ["name", "description"]
+    list_select_related = ["unit"]
+    readonly_fields = [
+        "version",
+        "built_version",
+        "status",
+        "progress_done",
+        "progress_total",
+        "last_error",
+        "rebuild_started_at",
+        "rebuilt_at",
+        "size",
+        "created_by",
+    ]
+
+
+@admin.register(SegmentMember)
+class SegmentMemberAdmin(ReadOnlyAdmin):
+    list_display = ["segment", "contact", "since"]
+    search_fields = ["segment__name"]
+    list_select_related = ["segment", "contact"]
+    show_full_result_count = False
+
+
+@admin.register(SegmentEvent)
+class SegmentEventAdmin(ReadOnlyAdmin):
+    list_display = ["segment", "contact", "kind", "at", "version"]
+    list_filter = ["kind"]
+    search_fields = ["segment__name"]
+    list_select_related = ["segment", "contact"]
+    show_full_result_count = False
+
+
+@admin.register(SegmentSize)
+class SegmentSizeAdmin(ReadOnlyAdmin):
+    list_display = ["segment", "at", "size", "entered", "left"]
+    search_fields = ["segment__name"]
+    list_select_related = ["segment"]

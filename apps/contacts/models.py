@@ -905,3 +905,146 @@ class WeChatAccount(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+# --- Segments ("smart groups") -------------------------------------------------------------
+
+
+class SegmentKind(models.TextChoices):
+    DYNAMIC = "dynamic", _("Dynamic (by conditions)")
+    STATIC = "static", _("Static list")
+
+
+class SegmentStatus(models.TextChoices):
+    IDLE = "idle", _("Up to date")
+    QUEUED = "queued", _("Waiting to rebuild")
+    RUNNING = "running", _("Rebuilding")
+    FAILED = "failed", _("Rebuild failed")
+
+
+class Segment(models.Model):
+    """A group of contacts of one unit: by conditions (``definition``, the rule language
+    of ``contacts.services.tag_rules``, compiled to one SQL query) or a static list.
+
+    Membership is materialised in SegmentMember by a set-based rebuild. ``version`` rises
+    with every change of the definition; a rebuild carries the version it was started for
+    and stops when it is no longer the current one.
+    """
+
+    unit = models.ForeignKey(
+        BusinessUnit, verbose_name=_("business unit"), on_delete=models.CASCADE, related_name="+"
+    )
+    name = models.CharField(_("name"), max_length=150)
+    description = models.TextField(_("description"), blank=True)
+    kind = models.CharField(
+        _("kind"), max_length=10, choices=SegmentKind.choices, default=SegmentKind.DYNAMIC
+    )
+    definition = models.JSONField(_("conditions"), null=True, blank=True)
+    version = models.PositiveIntegerField(default=1)
+    built_version = models.PositiveIntegerField(null=True, blank=True)
+    status = models.CharField(
+        max_length=10, choices=SegmentStatus.choices, default=SegmentStatus.QUEUED
+    )
+    # Rebuild progress, for the page: rows examined so far out of an estimate.
+    progress_done = models.PositiveIntegerField(default=0)
+    progress_total = models.PositiveIntegerField(default=0)
+    last_error = models.CharField(max_length=500, blank=True)
+    rebuild_started_at = models.DateTimeField(null=True, blank=True)
+    rebuilt_at = models.DateTimeField(_("last rebuilt"), null=True, blank=True)
+    # Dynamic segments are rebuilt at least this often (time windows move on their own).
+    rebuild_every_minutes = models.PositiveIntegerField(_("rebuild every (minutes)"), default=60)
+    size = models.PositiveIntegerField(_("size"), default=0)
+    is_active = models.BooleanField(_("active"), default=True)
+    created_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    objects = ScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("segment")
+        verbose_name_plural = _("segments")
+        indexes = [models.Index(fields=["unit", "-id"], name="segment_unit_list")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind="static") | Q(definition__isnull=False),
+                name="segment_dynamic_has_definition",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SegmentMember(models.Model):
+    """One contact in one segment, since when (the rebuild that added them)."""
+
+    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="+")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="+")
+    since = models.DateTimeField(default=timezone.now)
+
+    objects = ScopedQuerySet.as_manager()
+    scope_field = "segment__unit"
+
+    class Meta:
+        verbose_name = _("segment member")
+        verbose_name_plural = _("segment members")
+        constraints = [
+            models.UniqueConstraint(fields=["segment", "contact"], name="segmentmember_once")
+        ]
+        indexes = [models.Index(fields=["contact"], name="segmentmember_contact")]
+
+    def __str__(self) -> str:
+        return f"{self.contact_id} ∈ {self.segment_id}"
+
+
+class SegmentEventKind(models.TextChoices):
+    ENTERED = "entered", _("Entered")
+    LEFT = "left", _("Left")
+
+
+class SegmentEvent(models.Model):
+    """A contact entered or left a segment (journeys trigger on these). Append-only."""
+
+    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="+")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=10, choices=SegmentEventKind.choices)
+    at = models.DateTimeField(default=timezone.now)
+    version = models.PositiveIntegerField()
+
+    objects = ScopedQuerySet.as_manager()
+    scope_field = "segment__unit"
+
+    class Meta:
+        verbose_name = _("segment event")
+        verbose_name_plural = _("segment events")
+        indexes = [
+            models.Index(fields=["segment", "-at"], name="segmentevent_segment"),
+            models.Index(fields=["contact", "-at"], name="segmentevent_contact"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.contact_id} {self.kind} {self.segment_id}"
+
+
+class SegmentSize(models.Model):
+    """The segment's size after each rebuild: the trend chart."""
+
+    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="+")
+    at = models.DateTimeField(default=timezone.now)
+    size = models.PositiveIntegerField()
+    entered = models.PositiveIntegerField(default=0)
+    left = models.PositiveIntegerField(default=0)
+
+    objects = ScopedQuerySet.as_manager()
+    scope_field = "segment__unit"
+
+    class Meta:
+        verbose_name = _("segment size")
+        verbose_name_plural = _("segment sizes")
+        indexes = [models.Index(fields=["segment", "-at"], name="segmentsize_segment")]
+
+    def __str__(self) -> str:
+        return f"{self.segment_id}: {self.size}"

@@ -63,7 +63,7 @@ def body(response: Any) -> bytes:
 
 
 def test_an_open_pdf_is_served_inline_and_recorded_as_a_download(world, media, browser):
-    asset = pdf_asset(world.a)
+    asset = pdf_asset(world.a, topic="单细胞", buying_stage="consideration")
     browser.cookies["ll_aid"] = VISITOR
     response = browser.get(f"/a/{asset.key}/?sl=share9", HTTP_REFERER="https://x.example/")
     assert response.status_code == 200
@@ -80,6 +80,8 @@ def test_an_open_pdf_is_served_inline_and_recorded_as_a_download(world, media, b
     assert event["properties"] == {
         "title": "Whitepaper",
         "kind": "whitepaper",
+        "topic": "单细胞",
+        "buying_stage": "consideration",
         "share_token": "share9",
     }
     assert event["referrer"] == "https://x.example/"

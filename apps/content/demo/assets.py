@@ -234,6 +234,8 @@ def _traffic(unit: BusinessUnit, assets: list[Asset], rng: random.Random, scale:
             known = contact_ids and rng.random() < 0.3
             at = now - timedelta(seconds=rng.randint(60, DAYS * 86400))
             properties: dict[str, object] = {"title": asset.title, "kind": asset.kind}
+            if asset.topic:
+                properties["topic"] = asset.topic
             if kind == "content_view":
                 properties["seconds"] = rng.randint(10, 420)
             rows.append(

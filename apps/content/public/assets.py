@@ -87,6 +87,12 @@ def _record(
     granted: bool,
 ) -> None:
     properties: dict[str, Any] = {"title": asset.title[:200], "kind": asset.kind}
+    # What the asset is about travels with the event, so segments and scoring can ask
+    # "viewed topic X three times" without a join into content (a layer above contacts).
+    if asset.topic:
+        properties["topic"] = asset.topic
+    if asset.buying_stage:
+        properties["buying_stage"] = asset.buying_stage
     if share_token:
         properties["share_token"] = share_token
     if granted:
