@@ -273,6 +273,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "ContactStatusEnum": "apps.contacts.models.ContactStatus",
         "JobStatusEnum": "apps.contacts.models.JobStatus",
+        "ScoringRuleKindEnum": "apps.nurture.models.RuleKind",
     },
 }
 
@@ -302,6 +303,14 @@ CELERY_BEAT_SCHEDULE = {
     "content-form-submissions-sweep": {"task": "content.form_submissions_sweep", "schedule": 60.0},
     # Import/export jobs the broker lost are queued again; ones whose worker died fail.
     "contacts-jobs-sweep": {"task": "contacts.jobs_sweep", "schedule": 120.0},
+    # Dynamic segments waiting or due for a rebuild (each has its own interval).
+    "contacts-segment-rebuilds": {"task": "contacts.queue_segment_rebuilds", "schedule": 300.0},
+    # Scores: new activities folded in every minute; engagement decays nightly.
+    "nurture-scores-activity-sweep": {"task": "nurture.scores_activity_sweep", "schedule": 60.0},
+    "nurture-scores-decay": {
+        "task": "nurture.scores_decay",
+        "schedule": crontab(hour=2, minute=15),
+    },
 }
 
 if TESTING:

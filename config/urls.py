@@ -13,6 +13,7 @@ api_v1 = [
     path("", include("apps.core.api_urls")),
     path("", include("apps.contacts.api_urls")),
     path("", include("apps.content.api_urls")),
+    path("", include("apps.nurture.api_urls")),
 ]
 
 urlpatterns = [
@@ -25,6 +26,7 @@ urlpatterns = [
     path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
     path("console/", include("apps.contacts.urls")),
     path("", include("apps.content.urls")),
+    path("console/", include("apps.nurture.urls")),
     path("", include("apps.contacts.public_urls")),
     path("", include("apps.content.public_urls")),
     path("", include("apps.core.urls")),

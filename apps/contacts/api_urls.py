@@ -6,7 +6,16 @@ from rest_framework.routers import DefaultRouter
 
 router = DefaultRouter(trailing_slash=True)
 urlpatterns: list = []
-for _name in ("contacts", "imports", "exports", "tags", "fields", "channels", "collector"):
+for _name in (
+    "contacts",
+    "imports",
+    "exports",
+    "tags",
+    "fields",
+    "channels",
+    "collector",
+    "segments",
+):
     try:
         _module = importlib.import_module(f"apps.contacts.api.{_name}")
     except ModuleNotFoundError as _exc:  # an area not built yet

@@ -10,7 +10,7 @@ class ContactsConfig(AppConfig):
 
     def ready(self) -> None:
         # Registrations into core's registries: nav, permissions, home cards, demo data.
-        from apps.contacts import demo, home_cards, navigation  # noqa: F401
+        from apps.contacts import demo, demo_segments, home_cards, navigation  # noqa: F401
         from apps.contacts.services import (  # noqa: F401  (their audit action labels)
             exports,
             retention,

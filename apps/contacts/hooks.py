@@ -67,3 +67,30 @@ def register_retention_guard(name: str, guard: RetentionGuard) -> None:
 
 def retention_guards() -> list[RetentionGuard]:
     return list(_RETENTION_GUARDS.values())
+
+
+# The contact 360 page: higher apps add a panel (e.g. nurture's scores). ``fn(request,
+# contact)`` returns (template name, context) or None to show nothing; the detail view
+# renders the panels in registration order. Keep each to a fixed number of queries.
+ContactPanel = Callable[[Any, Any], tuple[str, dict[str, Any]] | None]
+_CONTACT_PANELS: dict[str, ContactPanel] = {}
+
+
+@dataclass(frozen=True)
+class RenderedPanel:
+    name: str
+    template: str
+    context: dict[str, Any]
+
+
+def register_contact_panel(name: str, fn: ContactPanel) -> None:
+    _CONTACT_PANELS[name] = fn
+
+
+def contact_panels(request: Any, contact: Any) -> list[RenderedPanel]:
+    found = []
+    for name, fn in _CONTACT_PANELS.items():
+        result = fn(request, contact)
+        if result is not None:
+            found.append(RenderedPanel(name, result[0], result[1]))
+    return found

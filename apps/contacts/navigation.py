@@ -19,8 +19,11 @@ grant("contacts.import", Role.ADMIN, Role.MARKETER)
 grant("contacts.export", Role.ADMIN, Role.MARKETER)
 grant("contacts.merge", Role.ADMIN, Role.MARKETER)
 grant("contacts.configure", Role.ADMIN, Role.MARKETER)  # tags, custom fields, channels
+grant("contacts.segments", Role.ADMIN, Role.MARKETER, Role.SDR, Role.SALES_MANAGER)
+grant("contacts.segments.edit", Role.ADMIN, Role.MARKETER)
 
 register_nav(NavItem(Surface.CONSOLE, _("Contacts"), "contacts:list", "contacts.view", 10))
+register_nav(NavItem(Surface.CONSOLE, _("Segments"), "contacts:segments", "contacts.segments", 15))
 register_nav(NavItem(Surface.CONSOLE, _("Imports"), "contacts:imports", "contacts.import", 20))
 register_nav(NavItem(Surface.CONSOLE, _("Exports"), "contacts:exports", "contacts.export", 30))
 register_nav(NavItem(Surface.CONSOLE, _("Tags"), "contacts:tags", "contacts.configure", 40))

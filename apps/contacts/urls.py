@@ -5,7 +5,7 @@ import importlib
 app_name = "contacts"
 
 urlpatterns: list = []
-for _name in ("contacts", "imports", "exports", "tags", "fields", "channels", "sites"):
+for _name in ("contacts", "imports", "exports", "tags", "fields", "channels", "sites", "segments"):
     try:
         _module = importlib.import_module(f"apps.contacts.views.{_name}")
     except ModuleNotFoundError as _exc:  # an area not built yet

@@ -60,8 +60,10 @@ def test_a_queued_job_the_broker_lost_is_queued_again_and_a_fresh_one_is_left_al
 
 
 def test_a_running_job_silent_for_too_long_fails_with_a_message_and_an_audit_row(world):
-    # given an import running silently for 11 minutes and an export that reported a
-    # minute ago
+    # given an import by an English-speaking marketer, running silently for 11 minutes,
+    # and an export that reported a minute ago
+    world.marketer.language = "en"
+    world.marketer.save(update_fields=["language"])
     now = timezone.now()
     silent = _import(
         world,
@@ -86,6 +88,7 @@ def test_a_running_job_silent_for_too_long_fails_with_a_message_and_an_audit_row
     )
     busy.refresh_from_db()
     assert busy.status == JobStatus.RUNNING
+    # (the message is in the language of the person who started the job)
     audit = AuditLog.objects.get(action="contact_import.fail")
     assert (audit.object_id, audit.actor_label) == (str(silent.pk), "system: jobs sweeper")
     assert audit.after == {"failure": "worker went away", "processed_rows": 5000}

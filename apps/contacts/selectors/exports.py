@@ -31,6 +31,7 @@ from apps.contacts.models import (
     CustomFieldType,
     Identity,
     IdentityKind,
+    SegmentMember,
     Tag,
 )
 from apps.contacts.services.fields import FieldValueError, clean_value
@@ -107,6 +108,12 @@ def export_queryset(user: User, filters: dict[str, Any]) -> QuerySet[Contact]:
             contact_id=OuterRef("pk"), tag_id=tag_id
         )
         qs = qs.filter(Exists(tagged))
+    segment_id = _as_int(filters.get("segment"))
+    if segment_id is not None:  # a segment's materialised members
+        members = SegmentMember.objects.visible_to(user, EXPORT).filter(
+            contact_id=OuterRef("pk"), segment_id=segment_id
+        )
+        qs = qs.filter(Exists(members))
     unit_id = _as_int(filters.get("unit"))
     if unit_id is not None:
         if unit_id not in units and not user.is_superuser:

@@ -50,6 +50,7 @@ from apps.contacts.models import (
     CustomFieldType,
     IdentityKind,
     JobStatus,
+    Segment,
     Tag,
 )
 from apps.contacts.selectors.exports import (
@@ -122,7 +123,12 @@ def export_filters_clean(*, user: User, filters: dict[str, Any]) -> dict[str, An
         errors["q"] = _("Search text is limited to %(max)d characters.") % {"max": QUERY_MAX}
     elif text:
         cleaned["q"] = text
-    for key, model in (("tag", Tag), ("unit", BusinessUnit), ("source", Channel)):
+    for key, model in (
+        ("tag", Tag),
+        ("unit", BusinessUnit),
+        ("source", Channel),
+        ("segment", Segment),
+    ):
         raw = filters.get(key)
         if raw not in (None, ""):
             cleaned[key] = _visible_pk(model, user, raw, key, errors)

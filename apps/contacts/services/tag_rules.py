@@ -53,6 +53,9 @@ from apps.contacts.models import (
     Activity,
     Campaign,
     Channel,
+    ConsentChannel,
+    ConsentPurpose,
+    ConsentState,
     Contact,
     ContactStatus,
     ContactTag,
@@ -61,10 +64,13 @@ from apps.contacts.models import (
     CustomFieldType,
     Identity,
     IdentityKind,
+    Segment,
+    SegmentMember,
     Tag,
     TagHistory,
     TagKind,
 )
+from apps.core.models import BusinessUnit
 
 # Standard contact fields a rule may test. Anything else is refused: a rule never names a
 # column (or a lookup path) we did not choose.
@@ -79,7 +85,27 @@ CUSTOM_OPS: dict[str, tuple[str, ...]] = {
 }
 NO_VALUE_OPS = ("empty", "not_empty")
 LIST_OPS = ("in", "not_in", "all")
-ACTIVITY_KEYS = ("type", "days", "min_count", "object_type", "object_id", "channel", "campaign")
+ACTIVITY_KEYS = (
+    "type",
+    "days",
+    "min_count",
+    "object_type",
+    "object_id",
+    "channel",
+    "campaign",
+    "max_count",
+    "properties",
+)
+# Activity type "*" means "any type". With nothing else narrowing it ("no activity in 30
+# days"), it is answered from Contact.last_seen_at, which activities_record moves forward
+# with every batch: that column counts activity in any unit of the group, and a contact
+# created without activity counts as seen when created.
+ANY_TYPE = "*"
+MAX_PROPERTIES = 5
+# Date columns of contacts and what may be asked of them.
+DATE_FIELDS = ("first_seen_at", "last_seen_at")
+DATE_OPS = ("before", "after", "within_days", "not_within_days")
+CONSENT_STATES = ("granted", "withdrawn", "unknown")
 # Bounds that keep one rule's SQL reasonable.
 MAX_NODES = 60
 MAX_DEPTH = 8
@@ -108,6 +134,28 @@ class RuleContext:
     channels: set[int] = field(default_factory=set)
     campaigns: set[int] = field(default_factory=set)
     tag_id: int | None = None  # the tag whose rule this is (None while creating it)
+    # Segments a definition may refer to ({"segment": id}); None for rule tags, which
+    # cannot (a segment is rebuilt from tags, so the reverse would make rebuild orders
+    # circular). ``segment_id`` is the segment being edited.
+    segments: dict[int, Segment] | None = None
+    segment_id: int | None = None
+    _group_units: set[int] | None = None
+
+    def group_units(self) -> set[int]:
+        """Units of this unit's group (itself, its parent, its siblings), loaded once."""
+        if self._group_units is None:
+            parent_id = (
+                BusinessUnit.objects.filter(pk=self.unit_id)
+                .values_list("parent_id", flat=True)
+                .first()
+            )
+            root = parent_id or self.unit_id
+            self._group_units = set(
+                BusinessUnit.objects.filter(Q(pk=root) | Q(parent_id=root)).values_list(
+                    "id", flat=True
+                )
+            )
+        return self._group_units
 
 
 def rule_context(*, unit_id: int, tag: Tag | None = None) -> RuleContext:
@@ -152,6 +200,7 @@ class _Checker:
         self.problems: list[str] = []
         self.nodes = 0
         self.refs: set[int] = set()
+        self.segment_refs: set[int] = set()
 
     def fail(self, path: str, message: str) -> None:
         self.problems.append(f"{path or 'rule'}: {message}")
@@ -167,9 +216,10 @@ class _Checker:
             self.fail(path, _('expected a condition object such as {"all": [...]}'))
             return
         kinds = [k for k in ("all", "any", "not", "field", "custom", "activity") if k in node]
-        kinds += [k for k in ("has_identity", "tag") if k in node]
+        kinds += [k for k in ("has_identity", "tag", "segment", "consent", "unit") if k in node]
         if len(kinds) != 1:
             known = "all, any, not, field, custom, activity, has_identity, tag"
+            known += ", segment, consent, unit"
             if kinds:
                 self.fail(
                     path, _("use one of %(kinds)s per condition") % {"kinds": ", ".join(kinds)}
@@ -242,16 +292,30 @@ class _Checker:
     def check_field(self, node: dict[str, Any], path: str, depth: int) -> None:
         self.extra_keys(node, ["field", "op", "value"], path)
         name = node["field"]
-        if name not in RULE_FIELDS:
+        if isinstance(name, str) and name in DATE_FIELDS:
+            self.check_date_field(node, path)
+            return
+        if not isinstance(name, str) or name not in RULE_FIELDS:
             self.fail(
                 _at(path, "field"),
                 _("unknown field '%(field)s'; use one of %(fields)s")
-                % {"field": name, "fields": ", ".join(RULE_FIELDS)},
+                % {"field": name, "fields": ", ".join(RULE_FIELDS + DATE_FIELDS)},
             )
             return
         op = self.check_op(node, path, FIELD_OPS)
         if op and op not in NO_VALUE_OPS:
             self.check_text_value(node, path, op)
+
+    def check_date_field(self, node: dict[str, Any], path: str) -> None:
+        op = self.check_op(node, path, DATE_OPS)
+        if not op:
+            return
+        value, here = node["value"], _at(path, "value")
+        if op in ("before", "after"):
+            if _date(value) is None:
+                self.fail(here, _("expected a date like 2026-11-30"))
+        elif not _is_int(value) or not 1 <= value <= MAX_DAYS:
+            self.fail(here, _("expected whole days from 1 to %(n)d") % {"n": MAX_DAYS})
 
     def check_custom(self, node: dict[str, Any], path: str, depth: int) -> None:
         self.extra_keys(node, ["custom", "op", "value"], path)
@@ -311,6 +375,32 @@ class _Checker:
         count: Any = spec.get("min_count", 1)
         if not _is_int(count) or not 1 <= count <= 10_000:
             self.fail(_at(here, "min_count"), _("expected a whole number from 1 to 10000"))
+        if "max_count" in spec:
+            most: Any = spec["max_count"]
+            least = count if _is_int(count) else 1
+            if not _is_int(most) or not least <= most <= 10_000:
+                self.fail(
+                    _at(here, "max_count"),
+                    _("expected a whole number from %(min)d to 10000") % {"min": least},
+                )
+        if "properties" in spec:
+            props, at = spec["properties"], _at(here, "properties")
+            if not isinstance(props, dict) or not 0 < len(props) <= MAX_PROPERTIES:
+                self.fail(
+                    at,
+                    _('expected an object of 1 to %(n)d properties, such as {"topic": "单细胞"}')
+                    % {"n": MAX_PROPERTIES},
+                )
+            else:
+                for key, value in props.items():
+                    if not (isinstance(key, str) and 0 < len(key) <= 40 and key.isidentifier()):
+                        self.fail(_at(at, str(key)), _("expected a property name like 'topic'"))
+                    elif not _text_value(value):
+                        self.fail(
+                            _at(at, key),
+                            _("expected a non-empty text of at most %(n)d characters")
+                            % {"n": MAX_TEXT},
+                        )
         for key in ("object_type", "object_id"):
             if key in spec and not (isinstance(spec[key], str) and 0 < len(spec[key]) <= 64):
                 self.fail(_at(here, key), _("expected a non-empty text"))
@@ -338,6 +428,53 @@ class _Checker:
                 % {"kind": node["has_identity"], "kinds": ", ".join(IdentityKind.values)},
             )
 
+    def check_segment(self, node: dict[str, Any], path: str, depth: int) -> None:
+        self.extra_keys(node, ["segment"], path)
+        segment_id, here = node["segment"], _at(path, "segment")
+        segments = self.context.segments
+        if segments is None:
+            self.fail(here, _("only segments may refer to other segments"))
+        elif not _is_int(segment_id) or segment_id not in segments:
+            self.fail(
+                here,
+                _("no active segment with id %(id)s in this business unit") % {"id": segment_id},
+            )
+        elif segment_id == self.context.segment_id:
+            self.fail(here, _("a segment cannot refer to itself"))
+        else:
+            self.segment_refs.add(segment_id)
+
+    def check_consent(self, node: dict[str, Any], path: str, depth: int) -> None:
+        self.extra_keys(node, ["consent"], path)
+        spec, here = node["consent"], _at(path, "consent")
+        if not isinstance(spec, dict):
+            self.fail(
+                here, _('expected an object such as {"channel": "email", "state": "withdrawn"}')
+            )
+            return
+        self.extra_keys(spec, ["channel", "state"], here)
+        if spec.get("channel") not in ConsentChannel.values:
+            self.fail(
+                _at(here, "channel"),
+                _("unknown consent channel '%(channel)s'; use one of %(channels)s")
+                % {"channel": spec.get("channel"), "channels": ", ".join(ConsentChannel.values)},
+            )
+        if spec.get("state") not in CONSENT_STATES:
+            self.fail(
+                _at(here, "state"),
+                _("unknown consent state '%(state)s'; use one of %(states)s")
+                % {"state": spec.get("state"), "states": ", ".join(CONSENT_STATES)},
+            )
+
+    def check_unit(self, node: dict[str, Any], path: str, depth: int) -> None:
+        self.extra_keys(node, ["unit"], path)
+        unit_id = node["unit"]
+        if not _is_int(unit_id) or unit_id not in self.context.group_units():
+            self.fail(
+                _at(path, "unit"),
+                _("no business unit with id %(id)s in this group") % {"id": unit_id},
+            )
+
     def check_tag(self, node: dict[str, Any], path: str, depth: int) -> None:
         self.extra_keys(node, ["tag"], path)
         tag_id, here = node["tag"], _at(path, "tag")
@@ -347,6 +484,27 @@ class _Checker:
             self.fail(here, _("a rule cannot refer to its own tag"))
         else:
             self.refs.add(tag_id)
+
+    def check_segment_cycles(self) -> None:
+        """A segment may refer to another segment, but never (through others) itself."""
+        me, segments = self.context.segment_id, self.context.segments
+        if me is None or segments is None:
+            return
+        graph = {s.pk: rule_segment_refs(s.definition) for s in segments.values()}
+        graph[me] = self.segment_refs
+        seen: set[int] = set()
+        stack = list(self.segment_refs)
+        while stack:
+            current = stack.pop()
+            if current == me:
+                self.fail(
+                    "rule",
+                    _("the segments this definition refers to lead back to this segment (a cycle)"),
+                )
+                return
+            if current not in seen:
+                seen.add(current)
+                stack.extend(graph.get(current, ()))
 
     def check_cycles(self) -> None:
         """A rule tag may carry another rule tag, but never (through others) itself."""
@@ -378,6 +536,7 @@ def rule_check(rule: Any, *, context: RuleContext) -> list[str]:
     checker.node(rule, "", 0)
     if not checker.problems:
         checker.check_cycles()
+        checker.check_segment_cycles()
     return checker.problems
 
 
@@ -397,6 +556,24 @@ def rule_tag_refs(rule: Any) -> set[int]:
             continue
         if _is_int(node.get("tag")):
             found.add(node["tag"])
+        for key in ("all", "any"):
+            if isinstance(node.get(key), list):
+                stack.extend(node[key])
+        if "not" in node:
+            stack.append(node["not"])
+    return found
+
+
+def rule_segment_refs(rule: Any) -> set[int]:
+    """Ids of the segments a (stored) definition refers to."""
+    found: set[int] = set()
+    stack = [rule]
+    while stack:
+        node = stack.pop()
+        if not isinstance(node, dict):
+            continue
+        if _is_int(node.get("segment")):
+            found.add(node["segment"])
         for key in ("all", "any"):
             if isinstance(node.get(key), list):
                 stack.extend(node[key])
@@ -494,6 +671,24 @@ class _Compiler:
             return self.custom(node)
         if "activity" in node:
             return self.activity(node["activity"])
+        if "segment" in node:
+            return Q(
+                Exists(
+                    SegmentMember.objects.dangerously_unscoped().filter(
+                        contact_id=OuterRef("pk"), segment_id=node["segment"]
+                    )
+                )
+            )
+        if "consent" in node:
+            return self.consent(node["consent"])
+        if "unit" in node:
+            return Q(
+                Exists(
+                    ContactUnit.objects.dangerously_unscoped().filter(
+                        contact_id=OuterRef("pk"), unit_id=node["unit"]
+                    )
+                )
+            )
         if "has_identity" in node:
             return Q(
                 Exists(
@@ -513,6 +708,8 @@ class _Compiler:
     def field(self, node: dict[str, Any]) -> Q:
         name, op = node["field"], node["op"]
         value: Any = node.get("value")
+        if name in DATE_FIELDS:
+            return self.date_field(name, op, value)
         if name not in RULE_FIELDS:  # validated already; a second guard at the SQL edge
             raise RuleError([f"field: unknown field {name!r}"])
         if op == "eq":
@@ -564,12 +761,49 @@ class _Compiler:
         equal = Q(custom__contains={key: value})
         return ~equal if op == "neq" else equal
 
+    def date_field(self, name: str, op: str, value: Any) -> Q:
+        if name not in DATE_FIELDS:  # a second guard at the SQL edge
+            raise RuleError([f"field: unknown field {name!r}"])
+        if op in ("before", "after"):
+            # Whole days in the server's zone: "before 2026-11-01" is before its midnight.
+            day = dt.date.fromisoformat(value)
+            start = timezone.make_aware(dt.datetime.combine(day, dt.time.min))
+            if op == "before":
+                return Q(**{f"{name}__lt": start})
+            return Q(**{f"{name}__gte": start + dt.timedelta(days=1)})
+        since = self.now - dt.timedelta(days=value)
+        if op == "within_days":
+            return Q(**{f"{name}__gte": since})
+        return Q(**{f"{name}__lt": since})
+
+    def consent(self, spec: dict[str, Any]) -> Q:
+        states = ConsentState.objects.filter(
+            contact_id=OuterRef("pk"),
+            channel=spec["channel"],
+            purpose=ConsentPurpose.MARKETING,
+        )
+        if spec["state"] == "unknown":
+            return ~Q(Exists(states))
+        return Q(Exists(states.filter(granted=spec["state"] == "granted")))
+
     def activity(self, spec: dict[str, Any]) -> Q:
+        narrowing = {"object_type", "object_id", "channel", "campaign", "properties"}
+        if (
+            spec["type"] == ANY_TYPE
+            and not narrowing & spec.keys()
+            and spec.get("min_count", 1) <= 1
+            and "max_count" not in spec
+        ):
+            return Q(last_seen_at__gte=self.now - dt.timedelta(days=spec["days"]))
         acts = Activity.objects.dangerously_unscoped().filter(
             unit_id=self.context.unit_id,
-            type=spec["type"],
             occurred_at__gte=self.now - dt.timedelta(days=spec["days"]),
         )
+        if spec["type"] != ANY_TYPE:
+            acts = acts.filter(type=spec["type"])
+        if "properties" in spec:
+            # properties @> {"topic": "单细胞"}: text values only, compared whole.
+            acts = acts.filter(properties__contains=dict(spec["properties"]))
         for key, column in (
             ("object_type", "object_type"),
             ("object_id", "object_id"),
@@ -579,16 +813,18 @@ class _Compiler:
             if key in spec:
                 acts = acts.filter(**{column: spec[key]})
         min_count = spec.get("min_count", 1)
-        if min_count <= 1:
+        max_count = spec.get("max_count")
+        if min_count <= 1 and max_count is None:
             return Q(Exists(acts.filter(contact_id=OuterRef("pk"))))
         counted = (
             acts.filter(contact_id__isnull=False)
             .values("contact_id")
             .annotate(n=Count("id"))
             .filter(n__gte=min_count)
-            .values("contact_id")
         )
-        return Q(pk__in=counted)
+        if max_count is not None:
+            counted = counted.filter(n__lte=max_count)
+        return Q(pk__in=counted.values("contact_id"))
 
 
 def rule_condition(rule: Any, *, context: RuleContext, now: dt.datetime | None = None) -> Q:
@@ -812,6 +1048,8 @@ def _op_text(op: str) -> str:
         "lte": _("is at most"),
         "empty": _("is empty"),
         "not_empty": _("is not empty"),
+        "before": _("is before"),
+        "after": _("is after"),
     }.get(op, op)
 
 
@@ -838,6 +1076,13 @@ def rule_describe(rule: Any, *, context: RuleContext) -> RuleLine:
             options = {str(o.get("value")): str(o.get("label")) for o in custom.options}
         op = node["op"]
         text = f"{label} {_op_text(op)}"
+        if op in ("within_days", "not_within_days"):
+            template = (
+                _("%(field)s within the last %(n)d days")
+                if op == "within_days"
+                else _("%(field)s not within the last %(n)d days")
+            )
+            return RuleLine(template % {"field": label, "n": node["value"]})
         if op not in NO_VALUE_OPS:
             values = node["value"] if isinstance(node["value"], list) else [node["value"]]
             text += " " + "、".join(options.get(str(v), str(v)) for v in values)
@@ -845,15 +1090,37 @@ def rule_describe(rule: Any, *, context: RuleContext) -> RuleLine:
     if "activity" in node:
         spec = node["activity"]
         text = _("did “%(type)s” at least %(n)d times in the last %(days)d days") % {
-            "type": spec["type"],
+            "type": _("anything") if spec["type"] == ANY_TYPE else spec["type"],
             "n": spec.get("min_count", 1),
             "days": spec["days"],
         }
-        extras = [f"{k}={spec[k]}" for k in ACTIVITY_KEYS[3:] if k in spec]
+        if "max_count" in spec:
+            text += " " + _("(at most %(n)d)") % {"n": spec["max_count"]}
+        extras = [f"{k}={spec[k]}" for k in ACTIVITY_KEYS[3:7] if k in spec]
+        extras += [f"{k}={v}" for k, v in (spec.get("properties") or {}).items()]
         if extras:
             text += f" ({', '.join(extras)})"
         return RuleLine(text)
     if "has_identity" in node:
         return RuleLine(_("has a %(kind)s") % {"kind": IdentityKind(node["has_identity"]).label})
+    if "segment" in node:
+        segment = (context.segments or {}).get(node["segment"])
+        name = segment.name if segment else node["segment"]
+        return RuleLine(_("is in segment “%(segment)s”") % {"segment": name})
+    if "consent" in node:
+        spec = node["consent"]
+        return RuleLine(
+            _("%(channel)s consent is %(state)s")
+            % {
+                "channel": ConsentChannel(spec["channel"]).label,
+                "state": {
+                    "granted": _("granted"),
+                    "withdrawn": _("withdrawn"),
+                    "unknown": _("unknown"),
+                }[spec["state"]],
+            }
+        )
+    if "unit" in node:
+        return RuleLine(_("is known to business unit %(id)s") % {"id": node["unit"]})
     tag = context.tags.get(node["tag"])
     return RuleLine(_("carries tag “%(tag)s”") % {"tag": tag.name if tag else node["tag"]})

@@ -3,7 +3,7 @@ module imported here."""
 
 import importlib
 
-for _name in ("imports", "exports", "retention", "tag_rules", "collector", "jobs"):
+for _name in ("imports", "exports", "retention", "tag_rules", "collector", "jobs", "segments"):
     try:
         importlib.import_module(f"{__name__}.{_name}")
     except ModuleNotFoundError as _exc:  # an area not built yet

@@ -27,6 +27,7 @@ from apps.contacts.forms import (
     TagAddForm,
     TimelineFilterForm,
 )
+from apps.contacts.hooks import contact_panels
 from apps.contacts.models import Contact
 from apps.contacts.selectors.contacts import (
     EDIT,
@@ -254,6 +255,7 @@ def contact_detail(request: HttpRequest, pk: int) -> HttpResponse:
         contact=contact,
         list_url=reverse("contacts:list"),
         merge_form=MergeFindForm(),
+        panels=contact_panels(request, contact),
         **_timeline_context(request, contact),
     )
     return render(request, "contacts/contacts/detail.html", context)
