@@ -12,6 +12,10 @@ Part 2, processing. With the servers stopped, the worker's processing function r
 in-process over the raw batches the load stored, turning them into Activities; the
 baseline writes the very same Activity rows with ``COPY`` into a staging table and one
 ``INSERT … SELECT`` (target: processing ≥ 0.5 × the baseline's events/s).
+
+Profiling: with ``BENCH_COLLECTOR_PROFILE=<folder>`` every gunicorn worker (both servers,
+through the same config hooks) and each processing run write a cProfile file there. The
+figures of such a run are slowed by the profiler; use it to find costs, not to report.
 """
 
 from __future__ import annotations
@@ -46,6 +50,23 @@ SITE_KEY = "bench-collector-site"
 # Celery queue the servers' on-commit dispatches land in (no worker consumes it here).
 TASK_RUN = "bench-collector"
 RUDDERSTACK_NOTE = "for scale: RudderStack reports about 1.7 k events/s on 2 cores"
+# Set to a folder to profile the run with cProfile (for finding costs, not for figures:
+# profiling slows everything): every gunicorn worker of both servers writes
+# ``gunicorn-<label>-<pid>.prof`` when it exits, the processing writes
+# ``processing-<task|sweep>.prof``. Read them with ``python -m pstats``.
+PROFILE_ENV = "BENCH_COLLECTOR_PROFILE"
+# A gunicorn config file, written only when profiling: the same for both servers.
+GUNICORN_PROFILE_HOOKS = """
+import cProfile, os
+
+def post_fork(server, worker):
+    worker.profile = cProfile.Profile()
+    worker.profile.enable()
+
+def worker_exit(server, worker):
+    worker.profile.disable()
+    worker.profile.dump_stats(os.path.join({folder!r}, f"gunicorn-{label}-{{os.getpid()}}.prof"))
+"""
 ACTIVITY_COLUMNS = (
     "unit_id",
     "contact_id",
@@ -144,7 +165,9 @@ class Server:
             return ""
 
 
-def gunicorn_command(app: str, port: int, args: argparse.Namespace, log_path: Path) -> list[str]:
+def gunicorn_command(
+    app: str, port: int, args: argparse.Namespace, log_path: Path, config: Path | None = None
+) -> list[str]:
     command = [
         sys.executable,
         "-m",
@@ -167,6 +190,8 @@ def gunicorn_command(app: str, port: int, args: argparse.Namespace, log_path: Pa
     ]
     if args.worker_class == "gthread":
         command += ["--threads", str(args.threads)]
+    if config is not None:
+        command += ["--config", str(config)]
     return command
 
 
@@ -181,8 +206,14 @@ def gunicorn(
 ) -> Iterator[Server]:
     port = free_port()
     log_path = folder / f"gunicorn-{label}.log"
+    config = None
+    profile_folder = os.environ.get(PROFILE_ENV)
+    if profile_folder:
+        config = folder / f"gunicorn-{label}.conf.py"
+        hooks = GUNICORN_PROFILE_HOOKS.format(folder=os.path.abspath(profile_folder), label=label)
+        config.write_text(hooks)
     process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-        gunicorn_command(app, port, args, log_path),
+        gunicorn_command(app, port, args, log_path, config),
         env=env,
         cwd=BASE_DIR,
         stdout=subprocess.DEVNULL,
@@ -415,6 +446,24 @@ def processors() -> dict[str, Callable[[list[int]], Any]] | None:
     return {"task": by_task, "sweep": by_sweep}
 
 
+@contextlib.contextmanager
+def profiled(name: str) -> Iterator[None]:
+    """cProfile the block into ``$BENCH_COLLECTOR_PROFILE/NAME.prof`` when that is set."""
+    folder = os.environ.get(PROFILE_ENV)
+    if not folder:
+        yield
+        return
+    import cProfile
+
+    profile = cProfile.Profile()
+    profile.enable()
+    try:
+        yield
+    finally:
+        profile.disable()
+        profile.dump_stats(os.path.join(folder, f"{name}.prof"))
+
+
 def copy_out_activities(min_id: int) -> bytes:
     """The Activity rows (all but ``id``) from ``min_id`` on, in COPY text format."""
     from django.db import connection
@@ -484,7 +533,8 @@ def processing(args: argparse.Namespace) -> dict[str, Any]:
         generate.truncate("contacts_activity")
         settle("contacts_rawbatch", "contacts_activity")
         started = time.perf_counter()
-        found[name](ids)
+        with profiled(f"processing-{name}"):
+            found[name](ids)
         process_s = time.perf_counter() - started
         activities = scalar("SELECT count(*) FROM contacts_activity")
         statuses = dict(

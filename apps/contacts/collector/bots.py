@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from typing import Protocol
 
 # Matched case-insensitively anywhere in the user agent. "Headless" catches headless
 # Chromium (HeadlessChrome/…), which is how most scrapers drive a browser; browser tests
@@ -18,7 +18,13 @@ BOT_USER_AGENT = re.compile(
 )
 
 
-def is_bot(user_agent: str, headers: Mapping[str, str]) -> bool:
+class Headers(Protocol):
+    """``request.headers``, or anything else that looks headers up by their HTTP name."""
+
+    def get(self, key: str, default: str, /) -> str: ...
+
+
+def is_bot(user_agent: str, headers: Headers) -> bool:
     """True for crawler user agents and for prefetches (the page may never be seen)."""
     purpose = f"{headers.get('Purpose', '')} {headers.get('Sec-Purpose', '')}".lower()
     if "prefetch" in purpose or "prerender" in purpose:

@@ -23,9 +23,8 @@ gclid, msclkid). A referrer on the page's own host is navigation, not a touch: n
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
 from apps.contacts.models import ChannelKind
@@ -50,9 +49,12 @@ REFERRER_KINDS: tuple[tuple[str, str], ...] = (
 )
 
 
-@dataclass(frozen=True)
-class Touch:
-    """What an event says about its origin, before it is matched to the unit's rows."""
+class Touch(NamedTuple):
+    """What an event says about its origin, before it is matched to the unit's rows.
+
+    A named tuple, not a dataclass: the worker hashes one per event to match it to its
+    channel and campaign, and a tuple hashes and compares in C.
+    """
 
     channel_code: str = ""
     campaign_code: str = ""
@@ -87,7 +89,7 @@ def utm_of(url: str, explicit: Any) -> dict[str, str]:
             value = explicit.get(name) or explicit.get(f"utm_{name}")
             if isinstance(value, str) and value.strip():
                 found[name] = value.strip()[:200]
-    if found or not url:
+    if found or "?" not in url:  # no query string, no UTM (and no parsing to find out)
         return found
     try:
         query = parse_qs(urlsplit(url).query)
@@ -109,6 +111,17 @@ def _has_click_id(url: str) -> bool:
 
 
 def touch_of(*, url: str, referrer: str, utm: dict[str, str]) -> Touch:
+    if not utm:
+        return _touch_by_referrer(url, referrer)
+    return _touch(url, referrer, utm)
+
+
+@lru_cache(maxsize=4096)  # most events carry no UTM, and page/referrer pairs repeat
+def _touch_by_referrer(url: str, referrer: str) -> Touch:
+    return _touch(url, referrer, {})
+
+
+def _touch(url: str, referrer: str, utm: dict[str, str]) -> Touch:
     campaign = utm.get("campaign", "").lower()
     if utm.get("source"):
         return Touch(channel_code=utm["source"].lower(), campaign_code=campaign)
