@@ -18,6 +18,7 @@ from apps.contacts.models import (
     ContactExport,
     CustomField,
     JobStatus,
+    Segment,
     Tag,
 )
 from apps.contacts.services import exports as export_service
@@ -442,6 +443,34 @@ def test_the_api_starts_an_export_and_scopes_it(world, api, django_capture_on_co
     api.force_authenticate(world.b_marketer)
     assert api.get(f"/api/v1/contact-exports/{created.json()['id']}/").status_code == 404
     assert api.get("/api/v1/contact-exports/").json()["results"] == []
+
+
+def test_the_api_exports_a_segments_members_and_refuses_another_units_segment(world, api):
+    # given a segment of unit A and one of unit B
+    mine = Segment.objects.create(unit=world.a, name="名单", kind="static")
+    theirs = Segment.objects.create(unit=world.b, name="B 名单", kind="static")
+    api.force_authenticate(world.marketer)
+
+    # when A's marketer asks for each segment's members
+    created = api.post(
+        "/api/v1/contact-exports/",
+        {"file_type": "csv", "filters": {"segment": mine.pk}},
+        format="json",
+    )
+    refused = api.post(
+        "/api/v1/contact-exports/",
+        {"file_type": "csv", "filters": {"segment": theirs.pk}},
+        format="json",
+    )
+
+    # then the first is queued with the filter kept; the other is refused, naming it
+    assert created.status_code == 201, created.content
+    assert created.json()["filters"] == {"segment": mine.pk}
+    assert refused.status_code == 400
+    assert refused.json()["error"]["fields"] == {
+        "segment": ["That choice does not exist in your business units."]
+    }
+    assert ContactExport.objects.count() == 1
 
 
 def test_the_api_names_a_bad_filter(world, api):

@@ -2,7 +2,7 @@
 
 * ``GET/POST /contact-exports/``: the caller's export jobs (and, for unit administrators,
   their units' jobs); a POST with ``file_type`` and ``filters`` (``q``, ``unit``, ``tag``,
-  ``source``, ``custom``) starts one in the background. ``GET /contact-exports/{id}/``
+  ``source``, ``segment``, ``custom``) starts one in the background. ``GET /contact-exports/{id}/``
   shows progress; ``GET /contact-exports/{id}/download/`` returns the file when done.
 * ``GET /contacts/{id}/subject-export/``: everything held on the person, as JSON
   (``contacts.export``; audited).
@@ -52,6 +52,9 @@ class ExportFiltersSerializer(serializers.Serializer):  # type: ignore[type-arg]
     # DRF's metaclass collects declared fields, so a field may be called "source" even
     # though Field has an attribute of that name; mypy sees only the attribute.
     source = serializers.IntegerField(required=False, allow_null=True)  # type: ignore[assignment]
+    segment = serializers.IntegerField(
+        required=False, allow_null=True, help_text="members of this segment only"
+    )
     custom = serializers.DictField(
         child=serializers.JSONField(),
         required=False,
