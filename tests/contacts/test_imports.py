@@ -29,6 +29,7 @@ from apps.contacts.models import (
     Identity,
     ImportMapping,
     JobStatus,
+    Segment,
     Tag,
 )
 from apps.contacts.selectors.imports import mapping_offer
@@ -726,8 +727,34 @@ def test_queries_grow_with_batches_not_with_rows(world, marketer):
     # in the file, advisory locks, tombstones and owners, contacts with their identities
     # and units, keys seen now, progress, release.
     assert ten_batches - one_batch == 9 * 8
-    # (+1 at the end: the unit's rule tags, queued for a set-based re-check)
-    assert one_batch == 25
+    # (+2 at the end: the unit's rule tags, queued for a set-based re-check, and its
+    # dynamic segments, queued for the next periodic rebuild)
+    assert one_batch == 26
+
+
+def test_a_finished_import_queues_the_units_dynamic_segments(world, marketer):
+    # given an up-to-date dynamic segment of the unit, one of the other unit, and a
+    # static list of the unit
+    mine = Segment.objects.create(
+        unit=world.a,
+        name="华东",
+        definition={"field": "city", "op": "eq", "value": "上海"},
+        status="idle",
+    )
+    theirs = Segment.objects.create(
+        unit=world.b,
+        name="B",
+        definition={"field": "city", "op": "eq", "value": "上海"},
+        status="idle",
+    )
+    listed = Segment.objects.create(unit=world.a, name="名单", kind="static", status="idle")
+
+    # when an import into unit A finishes
+    run_import(world.a, marketer, csv_bytes([["李雷", "13800138000", "", "华澜", "", "上海"]]))
+
+    # then only A's dynamic segment waits for a rebuild
+    statuses = dict(Segment.objects.values_list("pk", "status"))
+    assert statuses == {mine.pk: "queued", theirs.pk: "idle", listed.pk: "idle"}
 
 
 def test_the_mapping_is_remembered_per_unit(world, marketer, world_b_marketer_en):

@@ -452,6 +452,30 @@ def test_an_incremental_rebuild_touches_only_the_given_contacts(world, dataset):
     )
 
 
+def test_a_restricted_compile_answers_for_the_given_contacts_as_the_full_one_does(world, dataset):
+    tag, people = dataset
+    definition = {
+        "any": [
+            {"not": acceptance_definition(tag.pk)},
+            {"activity": {"type": "content_view", "days": 7, "properties": {"topic": "基因编辑"}}},
+        ]
+    }
+    context = services.segment_rule_context(unit_id=world.a.pk)
+    full = set(rule_matches(definition, context=context).values_list("pk", flat=True))
+    some = [people["views3"].pk, people["views2"].pk, people["other_topic"].pk]
+
+    # when only three contacts are re-checked
+    with CaptureQueriesContext(connection) as queries:
+        restricted = set(
+            rule_matches(definition, context=context, contact_ids=some).values_list("pk", flat=True)
+        )
+
+    # then they get the full compile's answer, and the activity subqueries read theirs only
+    assert restricted == full & set(some) == {people["views2"].pk, people["other_topic"].pk}
+    sql = queries.captured_queries[-1]["sql"]
+    assert sql.count("= ANY(") == 3  # the contacts, and each activity subquery
+
+
 # --- The language's new conditions --------------------------------------------------------
 
 

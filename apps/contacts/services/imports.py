@@ -79,6 +79,7 @@ from apps.contacts.models import (
 )
 from apps.contacts.services.batch_resolution import BatchRow, contacts_resolve_batch
 from apps.contacts.services.consent import consent_states_refresh
+from apps.contacts.services.segments import segments_mark_stale
 from apps.contacts.services.tags import tags_add
 from apps.core.audit_actions import register_action
 from apps.core.models import BusinessUnit, User
@@ -686,6 +687,8 @@ class _ImportJob:
         )
         for tag_id in rule_tags.values_list("pk", flat=True):
             enqueue_on_commit(apply_tag_rule, tag_id)
+        # Dynamic segments of the unit are rebuilt by the next periodic run.
+        segments_mark_stale(unit_ids=[self.ci.unit_id])
 
     def fail(self, message: str) -> None:
         self._end(JobStatus.FAILED, "contact_import.fail", message)

@@ -4,8 +4,9 @@ A dynamic segment's ``definition`` is the rule language of ``services.tag_rules`
 ``{"segment": id}``, which only segments may use). It is checked with node paths before
 it is stored; an edit bumps ``version`` and queues a rebuild.
 
-``segment_rebuild`` brings SegmentMember in line with the definition in ONE statement:
-the matching contacts are computed once (a MATERIALIZED CTE), new members inserted with
+``segment_rebuild`` brings SegmentMember in line with the definition in ONE diff statement:
+the matching contacts are computed once (into a temporary table for a full rebuild, a
+MATERIALIZED CTE for a re-check of some contacts), new members inserted with
 ON CONFLICT DO NOTHING, members that stopped matching deleted, and an entered/left
 SegmentEvent written for each, all carrying the version. A rebuild started for a version
 that is no longer current stops (before it starts, and again before it commits), so an
@@ -66,6 +67,8 @@ MIN_EVERY_MINUTES = 5
 MAX_EVERY_MINUTES = 7 * 24 * 60
 # A "running" rebuild whose worker died is picked up again after this long.
 STALE_RUNNING = timedelta(minutes=30)
+# The temporary table a full rebuild computes the matching contacts into.
+MATCHING_TABLE = "segment_rebuild_matching"
 VIEW = "contacts.view"
 
 
@@ -444,15 +447,32 @@ def _diff(
     matches: models.QuerySet[Contact],
     contact_ids: Sequence[int] | None,
 ) -> tuple[int, int, int]:
-    """The one statement: (entered, left, matching count)."""
+    """The one diff statement: (entered, left, matching count).
+
+    A full rebuild first writes the matching ids to a temporary table: a plain
+    ``CREATE TABLE … AS SELECT`` may use parallel workers, which a SELECT inside a
+    data-modifying statement never does (on a million contacts that is most of the
+    time). A re-check of some contacts keeps the matching set in a MATERIALIZED CTE.
+    """
     restrict_sql, restrict_params = "", []
     if contact_ids is not None:
-        matches = matches.filter(pk__in=list(contact_ids))
+        matches = matches.filter(tag_rules.IdIn("id", contact_ids))
         restrict_sql, restrict_params = "AND sm.contact_id = ANY(%s)", [list(contact_ids)]
     select_sql, select_params = matches.values("pk").query.sql_with_params()
     members, events = SegmentMember._meta.db_table, SegmentEvent._meta.db_table
+    temporary = contact_ids is None
+    if temporary:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {MATCHING_TABLE}")
+            cursor.execute(
+                f"CREATE TEMPORARY TABLE {MATCHING_TABLE} ON COMMIT DROP AS {select_sql}",
+                select_params,
+            )
+        matching_sql, matching_params = f"SELECT pk FROM {MATCHING_TABLE}", []  # noqa: S608
+    else:
+        matching_sql, matching_params = select_sql, list(select_params)
     sql = f"""
-        WITH matching (id) AS MATERIALIZED ({select_sql}),
+        WITH matching (id) AS MATERIALIZED ({matching_sql}),
         entered AS (
             INSERT INTO {members} (segment_id, contact_id, since)
             SELECT %s, m.id, now() FROM matching m
@@ -475,7 +495,7 @@ def _diff(
                (SELECT count(*) FROM matching)
     """  # noqa: S608 - table names from model metadata; the definition's SQL is the ORM's
     params = [
-        *select_params,
+        *matching_params,
         segment_id,
         segment_id,
         *restrict_params,
@@ -487,6 +507,8 @@ def _diff(
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         entered, left, matching = cursor.fetchone()
+        if temporary:
+            cursor.execute(f"DROP TABLE {MATCHING_TABLE}")
     return int(entered), int(left), int(matching)
 
 
@@ -618,7 +640,7 @@ def _rebuild_some(
     if current is None:
         return RebuildResult("skipped")
     context.segment_id = segment.pk
-    matches = tag_rules.rule_matches(segment.definition, context=context)
+    matches = tag_rules.rule_matches(segment.definition, context=context, contact_ids=ids)
     entered, left, _matching = _diff(segment.pk, current, matches, ids)
     if entered or left:
         Segment.objects.dangerously_unscoped().filter(pk=segment.pk).update(
@@ -675,4 +697,16 @@ def segments_due(*, now: Any = None) -> list[tuple[int, int]]:
         )
         .order_by("id")
         .values_list("id", "version")
+    )
+
+
+def segments_mark_stale(*, unit_ids: Iterable[int]) -> int:
+    """Many contacts of these units changed at once (an import): their dynamic segments
+    are queued for the next periodic run, one full rebuild each, instead of re-checking
+    contacts one batch at a time. Returns how many segments were queued."""
+    return (
+        Segment.objects.dangerously_unscoped()
+        .filter(unit_id__in=list(unit_ids), kind=SegmentKind.DYNAMIC, is_active=True)
+        .exclude(status__in=[SegmentStatus.RUNNING, SegmentStatus.QUEUED])
+        .update(status=SegmentStatus.QUEUED)
     )

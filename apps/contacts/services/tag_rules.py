@@ -642,6 +642,21 @@ class CustomNumber(CustomValue):
         )
 
 
+class IdIn(Func):  # type: ignore[misc]
+    """``<column> = ANY(%s::bigint[])``: one array parameter however many ids (an ``IN``
+    list of 10 k ids would be 10 k parameters, per subquery that repeats it)."""
+
+    output_field = models.BooleanField()
+
+    def __init__(self, column: str, ids: Sequence[int]) -> None:
+        super().__init__(models.F(column))
+        self.ids = list(ids)
+
+    def as_sql(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, tuple[Any, ...]]:  # type: ignore[override]
+        sql, params = compiler.compile(self.source_expressions[0])
+        return f"{sql} = ANY(%s::bigint[])", (*params, self.ids)
+
+
 _COMPARE = {
     "eq": Exact,
     "gt": GreaterThan,
@@ -651,14 +666,35 @@ _COMPARE = {
 }
 
 
+# Rough cost of testing one contact against a condition: a column, an indexed lookup
+# (tags, identities, consent, units, segments), a subquery over activities.
+_COST_RANK = {"field": 0, "custom": 0, "activity": 2}
+
+
+def _cost_rank(node: dict[str, Any]) -> int:
+    if "all" in node or "any" in node:
+        return max(_cost_rank(child) for child in node.get("all") or node["any"])
+    if "not" in node:
+        return _cost_rank(node["not"])
+    return next((rank for kind, rank in _COST_RANK.items() if kind in node), 1)
+
+
 class _Compiler:
-    def __init__(self, context: RuleContext, now: dt.datetime) -> None:
+    def __init__(
+        self, context: RuleContext, now: dt.datetime, contact_ids: Sequence[int] | None = None
+    ) -> None:
         self.context = context
         self.now = now
+        # When only some contacts are re-checked, activity subqueries read just theirs
+        # (through the activity_timeline index) instead of aggregating the whole window.
+        self.contact_ids = None if contact_ids is None else list(contact_ids)
 
     def node(self, node: dict[str, Any]) -> Q:
         if "all" in node or "any" in node:
-            children = [self.node(child) for child in node.get("all") or node["any"]]
+            # Cheap tests first: PostgreSQL evaluates an OR's branches in the order written,
+            # so a column test that already decides a row spares it a per-row subquery.
+            ordered = sorted(node.get("all") or node["any"], key=_cost_rank)
+            children = [self.node(child) for child in ordered]
             combined = children[0]
             for child in children[1:]:
                 combined = (combined & child) if "all" in node else (combined | child)
@@ -799,6 +835,8 @@ class _Compiler:
             unit_id=self.context.unit_id,
             occurred_at__gte=self.now - dt.timedelta(days=spec["days"]),
         )
+        if self.contact_ids is not None:
+            acts = acts.filter(IdIn("contact_id", self.contact_ids))
         if spec["type"] != ANY_TYPE:
             acts = acts.filter(type=spec["type"])
         if "properties" in spec:
@@ -827,25 +865,38 @@ class _Compiler:
         return Q(pk__in=counted.values("contact_id"))
 
 
-def rule_condition(rule: Any, *, context: RuleContext, now: dt.datetime | None = None) -> Q:
-    """The condition a contact meets when ``rule`` holds for them (validates first)."""
+def rule_condition(
+    rule: Any,
+    *,
+    context: RuleContext,
+    now: dt.datetime | None = None,
+    contact_ids: Sequence[int] | None = None,
+) -> Q:
+    """The condition a contact meets when ``rule`` holds for them (validates first).
+
+    With ``contact_ids``, the result is only right for those contacts (the caller
+    restricts to them): subqueries over activities read theirs alone."""
     rule_validate(rule, context=context)
-    return _Compiler(context, now or timezone.now()).node(rule)
+    return _Compiler(context, now or timezone.now(), contact_ids).node(rule)
 
 
 def rule_matches(
-    rule: Any, *, context: RuleContext, now: dt.datetime | None = None
+    rule: Any,
+    *,
+    context: RuleContext,
+    now: dt.datetime | None = None,
+    contact_ids: Sequence[int] | None = None,
 ) -> models.QuerySet[Contact]:
-    """Active contacts known to the unit that meet ``rule``."""
+    """Active contacts known to the unit that meet ``rule`` (among ``contact_ids``)."""
     unit_id = context.unit_id
     known = ContactUnit.objects.dangerously_unscoped().filter(
         contact_id=OuterRef("pk"), unit_id=unit_id
     )
-    return (
-        Contact.objects.dangerously_unscoped()
-        .filter(status=ContactStatus.ACTIVE)
-        .filter(Exists(known))
-        .filter(rule_condition(rule, context=context, now=now))
+    contacts = Contact.objects.dangerously_unscoped().filter(status=ContactStatus.ACTIVE)
+    if contact_ids is not None:
+        contacts = contacts.filter(IdIn("id", contact_ids))
+    return contacts.filter(Exists(known)).filter(
+        rule_condition(rule, context=context, now=now, contact_ids=contact_ids)
     )
 
 
@@ -891,14 +942,14 @@ def tag_rule_apply(
     context = context or rule_context(unit_id=tag.unit_id, tag=tag)
     context.tag_id = tag.pk
     _lock_tag(tag.pk)
-    matches = rule_matches(tag.rule, context=context)
     restrict_sql, restrict_params = "", []
+    ids: list[int] | None = None
     if contact_ids is not None:
         ids = sorted(set(contact_ids))
         if not ids:
             return ApplyResult()
-        matches = matches.filter(pk__in=ids)
         restrict_sql, restrict_params = "AND ct.contact_id = ANY(%s)", [ids]
+    matches = rule_matches(tag.rule, context=context, contact_ids=ids)
     select_sql, select_params = matches.values("pk").query.sql_with_params()
     table, history = ContactTag._meta.db_table, TagHistory._meta.db_table
     label = rule_actor_label(tag)
