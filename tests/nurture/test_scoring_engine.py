@@ -293,3 +293,35 @@ def test_a_fit_rule_whose_custom_field_was_removed_is_skipped_not_fatal(world):
 
     assert score_of(model, p).total == Decimal("10.00")
     assert [line.rule for line in score_explain(model=model, contact=p).fit_lines] == ["制药"]
+
+
+def test_batches_read_engagement_summed_once_and_agree_with_one_batch(world):
+    # given five contacts with capped, negative and decayed activities
+    people = [person(world.a, phone=f"1380000006{i}", industry="制药") for i in range(5)]
+    model = scoring_model(world.a, half_life_days=10)
+    fit_rule(model, "制药", {"field": "industry", "op": "eq", "value": "制药"}, "10")
+    engagement_rule(model, "浏览", {"type": "page_view"}, "3", cap="7", cap_days=7)
+    engagement_rule(model, "退订", {"type": "unsubscribe"}, "-4")
+    for i, p in enumerate(people):
+        for d in range(i + 1):
+            act(world.a, p, "page_view", days_ago=d / 3)
+        if i % 2:
+            act(world.a, p, "unsubscribe", days_ago=i)
+
+    # when the model is recomputed one contact per batch (engagement summed beforehand)
+    result = scoring_model_recompute(model=model, now=NOW, batch_size=1)
+    per_batch = dict(ContactScore.objects.filter(model=model).values_list("contact_id", "total"))
+
+    # then the totals are those of one batch over everyone (which changes nothing), and
+    # each one is what its explanation adds up to
+    assert result.batches >= 5
+    assert result.changed == 5
+    assert scoring_model_recompute(model=model, now=NOW).changed == 0
+    assert len(per_batch) == 5
+    for p in people:
+        explained = score_explain(model=model, contact=p)
+        assert explained.total == per_batch[p.pk]
+    assert per_batch[people[0].pk] == Decimal("13.00")  # 10 + 3 (one view, today)
+    # 4 views within a day, oldest first: 3 + 3 + 1 (cap 7) + 0, decayed 2.80 + 2.86 + 0.98;
+    # an unsubscribe 3 days ago: -4 × 0.5^0.3 = -3.25; fit 10
+    assert per_batch[people[3].pk] == Decimal("13.39")
