@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import queue
 import threading
 import time
 from dataclasses import dataclass
@@ -23,6 +21,7 @@ from django.utils import timezone
 from apps.contacts.collector.driver import server_cursor
 from apps.contacts.collector.parse import token_or_none
 from apps.contacts.models import RawBatch, RawBatchStatus, Site
+from apps.core.dispatch import Dispatcher
 
 logger = logging.getLogger(__name__)
 
@@ -44,9 +43,6 @@ _dispatch_paused_until = 0.0
 # Until then (this process's monotonic clock) a drain already published, by this process or
 # another, will start late enough to see any batch committed now: no need to ask Redis.
 _drain_covered_until = 0.0
-_dispatch_queue: queue.Queue[int] | None = None
-_dispatch_pid = 0
-_dispatch_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -229,39 +225,10 @@ def batch_dispatch(batch_id: int) -> bool:
     return _drain_publish()
 
 
-def _dispatch_loop(pending: queue.Queue[int]) -> None:
-    while True:
-        batch_ids = [pending.get()]
-        # Everything queued meanwhile rides on the same flag check.
-        while True:
-            try:
-                batch_ids.append(pending.get_nowait())
-            except queue.Empty:
-                break
-        try:
-            _drain_publish()
-        except Exception:  # the thread must survive; the sweeper is the retry
-            logger.exception("collector: dispatch of batches %s failed", batch_ids)
-        finally:
-            for _done in batch_ids:
-                pending.task_done()
-
-
-def _dispatcher() -> queue.Queue[int]:
-    """This process's dispatch queue and thread, started on first use (and again in a
-    forked child, which does not inherit the parent's threads)."""
-    global _dispatch_queue, _dispatch_pid
-    with _dispatch_lock:
-        if _dispatch_queue is None or _dispatch_pid != os.getpid():
-            _dispatch_queue = queue.Queue(maxsize=DISPATCH_QUEUE_SIZE)
-            _dispatch_pid = os.getpid()
-            threading.Thread(
-                target=_dispatch_loop,
-                args=(_dispatch_queue,),
-                name="collector-dispatch",
-                daemon=True,
-            ).start()
-        return _dispatch_queue
+# The batches' ids only say "something was stored": one drain covers them all.
+_dispatcher = Dispatcher(
+    "collector-dispatch", lambda _batch_ids: _drain_publish(), maxsize=DISPATCH_QUEUE_SIZE
+)
 
 
 def batch_dispatch_soon(batch_id: int) -> None:
@@ -275,20 +242,12 @@ def batch_dispatch_soon(batch_id: int) -> None:
     """
     if time.monotonic() < _drain_covered_until:
         return
-    try:
-        _dispatcher().put_nowait(batch_id)
-    except queue.Full:
-        logger.warning("collector: dispatch queue full; batch %s left to the sweeper", batch_id)
+    _dispatcher.put(batch_id)
 
 
 def dispatch_drain(timeout: float = 10.0) -> bool:
     """Wait until the dispatcher has handled everything queued so far (tests, shutdown)."""
-    deadline = time.monotonic() + timeout
-    while _dispatch_queue is not None and _dispatch_queue.unfinished_tasks:
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
+    return _dispatcher.drain(timeout)
 
 
 def dispatch_resume() -> None:

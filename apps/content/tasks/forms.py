@@ -9,9 +9,6 @@ an outage delays processing but loses nothing.
 from __future__ import annotations
 
 import logging
-import os
-import queue
-import threading
 import time
 from functools import partial
 
@@ -21,6 +18,7 @@ from django.db import transaction
 # Imported for their audit action labels too (registered as the app starts).
 from apps.content.services import forms as _form_services  # noqa: F401
 from apps.content.services.submissions import submissions_process, submissions_sweep
+from apps.core.dispatch import Dispatcher
 from apps.core.tasks import enqueue_on_commit
 
 logger = logging.getLogger(__name__)
@@ -28,12 +26,7 @@ logger = logging.getLogger(__name__)
 # After the broker refused a dispatch, this process stops trying for a while: a dead
 # broker costs redis-py seconds of connection attempts per publish.
 DISPATCH_PAUSE_SECONDS = 15.0
-# Submission ids waiting for the dispatcher thread; beyond this they are left to the sweep.
-DISPATCH_QUEUE_SIZE = 10_000
 _paused_until = 0.0
-_queue: queue.Queue[int] | None = None
-_queue_pid = 0
-_lock = threading.Lock()
 
 
 @shared_task(name="content.form_submissions_process", ignore_result=True)
@@ -62,43 +55,11 @@ def _publish(submission_ids: list[int]) -> None:
         logger.warning("forms: could not queue submissions %s; the sweep will", submission_ids)
 
 
-def _loop(pending: queue.Queue[int]) -> None:
-    while True:
-        ids = [pending.get()]
-        # Whatever was queued meanwhile travels in the same message.
-        while True:
-            try:
-                ids.append(pending.get_nowait())
-            except queue.Empty:
-                break
-        try:
-            _publish(ids)
-        except Exception:  # the thread must survive; the sweep is the retry
-            logger.exception("forms: dispatch of submissions %s failed", ids)
-        finally:
-            for _done in ids:
-                pending.task_done()
-
-
-def _dispatcher() -> queue.Queue[int]:
-    """This process's dispatch queue and thread, started on first use (and again in a
-    forked child, which does not inherit the parent's threads)."""
-    global _queue, _queue_pid
-    with _lock:
-        if _queue is None or _queue_pid != os.getpid():
-            _queue = queue.Queue(maxsize=DISPATCH_QUEUE_SIZE)
-            _queue_pid = os.getpid()
-            threading.Thread(
-                target=_loop, args=(_queue,), name="forms-dispatch", daemon=True
-            ).start()
-        return _queue
+_dispatcher = Dispatcher("forms-dispatch", _publish)
 
 
 def _hand_over(submission_id: int) -> None:
-    try:
-        _dispatcher().put_nowait(submission_id)
-    except queue.Full:
-        logger.warning("forms: dispatch queue full; submission %s left to the sweep", submission_id)
+    _dispatcher.put(submission_id)
 
 
 def submission_dispatch(submission_id: int) -> None:
@@ -113,12 +74,7 @@ def submission_dispatch(submission_id: int) -> None:
 
 def dispatch_drain(timeout: float = 10.0) -> bool:
     """Wait until the dispatcher has handled everything queued so far (tests, shutdown)."""
-    deadline = time.monotonic() + timeout
-    while _queue is not None and _queue.unfinished_tasks:
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
+    return _dispatcher.drain(timeout)
 
 
 def dispatch_resume() -> None:
