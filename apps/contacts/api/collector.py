@@ -30,6 +30,7 @@ from apps.contacts.collector.intake import (
     site_for_key,
 )
 from apps.contacts.collector.parse import MAX_BODY_BYTES, BodyError, body_parse, token_or_none
+from apps.contacts.collector.server import client_ip
 from apps.core.api_errors import error_body
 
 CONTENT_TYPES = frozenset({"application/json", "text/plain", ""})
@@ -63,13 +64,6 @@ def _preflight(request: HttpRequest, origin: str) -> HttpResponse:
     response["Access-Control-Allow-Headers"] = ALLOWED_HEADERS
     response["Access-Control-Max-Age"] = "86400"
     return _cors(response, origin, site)
-
-
-def _client_ip(request: HttpRequest) -> str | None:
-    # REMOTE_ADDR only: X-Forwarded-For is whatever the client says unless a proxy we
-    # trust sets it, and the deployment decides that in front of Django.
-    address = request.META.get("REMOTE_ADDR") or None
-    return address if address and len(address) <= 45 else None
 
 
 def _too_large(origin: str) -> HttpResponse:
@@ -123,7 +117,7 @@ def collect(request: HttpRequest) -> HttpResponse:
     if len(body) > MAX_BODY_BYTES:
         return _too_large(origin)
 
-    ip = _client_ip(request)
+    ip = client_ip(request)
     key = headers.get("X-LeadLoop-Key") or request.GET.get("key") or ""
     payload: dict[str, Any] | None = None
     body_error: BodyError | None = None

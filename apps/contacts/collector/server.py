@@ -47,7 +47,8 @@ def visitor_cookie_set(response: HttpResponseBase, anonymous_id: str, request: H
 
 
 def client_ip(request: HttpRequest) -> str | None:
-    # REMOTE_ADDR only, as the collector: a proxy we trust is the deployment's business.
+    # REMOTE_ADDR only: X-Forwarded-For is whatever the client says unless a proxy we
+    # trust sets it, and the deployment decides that in front of Django.
     address = request.META.get("REMOTE_ADDR") or None
     return address if address and len(address) <= 45 else None
 

@@ -34,6 +34,7 @@ from apps.contacts.models import (
     ContactUnit,
     ErasedIdentity,
     Identity,
+    IdentityKind,
 )
 from apps.core.models import BusinessUnit
 from apps.core.services import Actor
@@ -97,6 +98,14 @@ def identity_owners(group_id: int, keys: Sequence[Key]) -> dict[Key, int]:
         .values_list("kind", "scope", "value", "contact_id")
     )
     return {Key(kind, scope, value): contact_id for kind, scope, value, contact_id in rows}
+
+
+def anonymous_owner(group_id: int, anonymous_id: str) -> int | None:
+    """The contact a visitor's anonymous id belongs to in the group, if anyone."""
+    if not anonymous_id:
+        return None
+    key = Key(IdentityKind.ANONYMOUS, "", anonymous_id)
+    return identity_owners(group_id, [key]).get(key)
 
 
 def apply_attributes(

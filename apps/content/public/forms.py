@@ -61,6 +61,7 @@ from apps.contacts.collector.server import (
 )
 from apps.contacts.collector.utm import UTM_FIELDS, utm_of
 from apps.contacts.models import Contact, ContactStatus, Identity, IdentityKind
+from apps.contacts.services.resolution import anonymous_owner
 from apps.content.form_fields import (
     FormField,
     answers_clean,
@@ -160,13 +161,7 @@ def _visitor(request: HttpRequest, form: Form, *, recognise: bool) -> Visitor:
         anonymous_id, set_cookie = visitor_id(request)[0], True
     if not recognise or fresh:
         return Visitor(anonymous_id, set_cookie)
-    group_id = form.unit.parent_id or form.unit_id
-    contact_id = (
-        Identity.objects.dangerously_unscoped()
-        .filter(group_id=group_id, kind=IdentityKind.ANONYMOUS, scope="", value=anonymous_id)
-        .values_list("contact_id", flat=True)
-        .first()
-    )
+    contact_id = anonymous_owner(form.unit.parent_id or form.unit_id, anonymous_id)
     if contact_id is None:
         return Visitor(anonymous_id, set_cookie)
     contact = (

@@ -41,7 +41,9 @@ from django.utils.translation import gettext_lazy
 
 from apps.contacts.collector.services import touches_resolve
 from apps.contacts.collector.utm import Touch
-from apps.contacts.models import Campaign, ChannelKind, Contact, Identity, IdentityKind
+from apps.contacts.identity_keys import Key
+from apps.contacts.models import Campaign, ChannelKind, Contact, IdentityKind
+from apps.contacts.services import resolution
 from apps.contacts.services.activities import ActivityIn, activities_record
 from apps.contacts.services.resolution import contact_unit_ensure
 from apps.contacts.services.touches import TouchIn, contact_touches_apply
@@ -252,19 +254,7 @@ def new_beat_key() -> str:
 
 def anonymous_owner(unit: BusinessUnit, anonymous_id: str) -> int | None:
     """The contact an anonymous visitor id belongs to in the unit's group, if any."""
-    if not anonymous_id:
-        return None
-    return (
-        Identity.objects.dangerously_unscoped()
-        .filter(
-            group_id=unit.parent_id or unit.pk,
-            kind=IdentityKind.ANONYMOUS,
-            scope="",
-            value=anonymous_id,
-        )
-        .values_list("contact_id", flat=True)
-        .first()
-    )
+    return resolution.anonymous_owner(unit.parent_id or unit.pk, anonymous_id)
 
 
 def share_view_open(
@@ -374,13 +364,9 @@ def _owners_now(views: list[ShareView]) -> dict[tuple[int, str], int]:
             wanted[v.unit.parent_id or v.unit.pk].add(v.anonymous_id)
     owners: dict[tuple[int, str], int] = {}
     for group_id, values in wanted.items():
-        rows = (
-            Identity.objects.dangerously_unscoped()
-            .filter(group_id=group_id, kind=IdentityKind.ANONYMOUS, scope="", value__in=values)
-            .values_list("value", "contact_id")
-        )
-        for value, contact_id in rows:
-            owners[(group_id, value)] = contact_id
+        keys = [Key(IdentityKind.ANONYMOUS, "", value) for value in sorted(values)]
+        for key, contact_id in resolution.identity_owners(group_id, keys).items():
+            owners[(group_id, key.value)] = contact_id
     return owners
 
 
