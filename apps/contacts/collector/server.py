@@ -23,13 +23,14 @@ from apps.contacts.models import Site
 
 VISITOR_COOKIE = "ll_aid"
 VISITOR_COOKIE_AGE = 2 * 365 * 24 * 3600  # as t.js: two years from the last visit
-_VISITOR_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+# The shape t.js gives visitor ids (a UUID4), checked wherever one arrives.
+VISITOR_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
 def visitor_id(request: HttpRequest) -> tuple[str, bool]:
     """The visitor's anonymous id from the cookie, or a new one; and whether it is new."""
     current = request.COOKIES.get(VISITOR_COOKIE, "")
-    if _VISITOR_ID.match(current):
+    if VISITOR_ID.match(current):
         return current, False
     return str(uuid.uuid4()), True
 

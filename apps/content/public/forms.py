@@ -54,6 +54,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_safe
 
 from apps.contacts.collector.server import (
+    VISITOR_ID,
     client_ip,
     server_events_store,
     visitor_cookie_set,
@@ -73,6 +74,7 @@ from apps.content.form_fields import (
 from apps.content.gating import asset_grant
 from apps.content.html import safe_html
 from apps.content.models import Asset, Form, FormSubmission, LandingPage, ShareLink
+from apps.content.public.pages import SHARE_TOKEN
 from apps.content.services.submissions import SubmissionIn, submission_store
 from apps.content.tasks.forms import submission_dispatch
 
@@ -88,8 +90,6 @@ RATE_WINDOW_SECONDS = 600
 VIEW_RETRY_SECONDS = 60
 HONEYPOT = "website"
 URL_LIMIT = 2000
-_VISITOR = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-_SHARE_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 _FORM_KEY = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 
 
@@ -153,7 +153,7 @@ def _visitor(request: HttpRequest, form: Form, *, recognise: bool) -> Visitor:
     handed = request.GET.get("aid", "")
     if fresh:
         anonymous_id, set_cookie = str(uuid.uuid4()), True
-    elif _embed(request) and _VISITOR.match(handed):
+    elif _embed(request) and VISITOR_ID.match(handed):
         # embed.js on another site hands over that site's t.js visitor id: our own cookie
         # is third-party there and not sent.
         anonymous_id, set_cookie = handed, False
@@ -343,7 +343,7 @@ def _record_view(
     if lp:
         properties["landing_page"] = lp
     share = request.GET.get("sl", "")
-    if _SHARE_TOKEN.match(share):
+    if SHARE_TOKEN.match(share):
         properties["share_token"] = share
     event: dict[str, Any] = {
         "type": "page_view",
@@ -415,7 +415,7 @@ def _landing_page_id(request: HttpRequest, form: Form) -> int | None:
 
 def _share_link_id(request: HttpRequest, form: Form) -> int | None:
     token = request.GET.get("sl") or request.POST.get("sl") or ""
-    if not _SHARE_TOKEN.match(token):
+    if not SHARE_TOKEN.match(token):
         return None
     return (
         ShareLink.objects.dangerously_unscoped()
