@@ -307,6 +307,11 @@ CELERY_BEAT_SCHEDULE = {
     "contacts-segment-rebuilds": {"task": "contacts.queue_segment_rebuilds", "schedule": 300.0},
     # Scores: new activities folded in every minute; engagement decays nightly.
     "nurture-scores-activity-sweep": {"task": "nurture.scores_activity_sweep", "schedule": 60.0},
+    # SLA clocks: due leads are claimed with SKIP LOCKED, acted on once; warnings and
+    # SDR credits too. Alert and webhook deliveries whose dispatch was lost are retried.
+    "sales-sla-sweep": {"task": "sales.sla_sweep", "schedule": 60.0},
+    "sales-alert-deliveries": {"task": "sales.alert_deliveries_send", "schedule": 60.0},
+    "sales-webhook-deliveries": {"task": "sales.webhook_deliveries_send", "schedule": 60.0},
     "nurture-scores-decay": {
         "task": "nurture.scores_decay",
         "schedule": crontab(hour=2, minute=15),

@@ -14,6 +14,7 @@ api_v1 = [
     path("", include("apps.contacts.api_urls")),
     path("", include("apps.content.api_urls")),
     path("", include("apps.nurture.api_urls")),
+    path("", include("apps.sales.api_urls")),
 ]
 
 urlpatterns = [
@@ -27,6 +28,7 @@ urlpatterns = [
     path("console/", include("apps.contacts.urls")),
     path("", include("apps.content.urls")),
     path("console/", include("apps.nurture.urls")),
+    path("", include("apps.sales.urls")),
     path("", include("apps.contacts.public_urls")),
     path("", include("apps.content.public_urls")),
     path("", include("apps.core.urls")),

@@ -132,6 +132,8 @@ class Contact(models.Model):
     first_seen_at = models.DateTimeField(_("first seen"), default=timezone.now)
     last_seen_at = models.DateTimeField(_("last seen"), default=timezone.now)
     pii_purged_at = models.DateTimeField(_("PII purged"), null=True, blank=True)
+    # Set when a deal is won (sales marks it; contacts only stores it). Feeds ABM.
+    customer_since = models.DateTimeField(_("customer since"), null=True, blank=True)
     created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 

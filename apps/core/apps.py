@@ -9,4 +9,9 @@ class CoreConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from apps.core import home_cards  # noqa: F401  (registers the core home cards)
+        from apps.core import (
+            home_cards,  # noqa: F401  (registers the core home cards)
+            workcalendar,
+        )
+
+        workcalendar._connect()

@@ -317,3 +317,26 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+class CalendarDay(models.Model):
+    """A day the statutory calendar treats differently from its weekday: a holiday on a
+    weekday (``is_workday`` false) or a make-up working day on a weekend (true).
+
+    Seeded from the ``chinesecalendar`` package (2004–2026); administrators add the next
+    year in the admin when the State Council publishes it. A year with no row at all has
+    no data: working time then falls back to Monday–Friday and the console warns.
+    """
+
+    date = models.DateField(_("date"), unique=True)
+    is_workday = models.BooleanField(_("working day"))
+    name = models.CharField(_("name"), max_length=60, blank=True)
+    source = models.CharField(_("source"), max_length=20, default="admin", editable=False)
+
+    class Meta:
+        verbose_name = _("calendar day")
+        verbose_name_plural = _("holiday calendar")
+        ordering = ["-date"]
+
+    def __str__(self) -> str:
+        return f"{self.date} {self.name}".strip()

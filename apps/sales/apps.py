@@ -1,7 +1,26 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class SalesConfig(AppConfig):
     name = "apps.sales"
     label = "sales"
+    verbose_name = _("Sales")
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # Registrations into lower apps' registries: permissions and navigation, the
+        # score-band hook (hot contacts become leads), contact panels, demo data.
+        import importlib
+
+        from apps.nurture.hooks import register_score_band_hook
+        from apps.sales import navigation  # noqa: F401
+        from apps.sales.services import scores
+
+        register_score_band_hook("sales.leads", scores.score_band_hook)
+        for module in ("contact_hooks", "demo", "home_cards"):
+            try:
+                importlib.import_module(f"apps.sales.{module}")
+            except ModuleNotFoundError as exc:  # not built yet
+                if exc.name != f"apps.sales.{module}":
+                    raise

@@ -1,0 +1,44 @@
+"""Sales in the background. Beat (settings.CELERY_BEAT_SCHEDULE) runs the SLA sweep every
+minute and the delivery sweeps for alerts and webhooks; each task loads by id and calls a
+service, and every one of them is safe to run twice at once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import shared_task
+
+from apps.sales.services import sla
+
+
+@shared_task(name="sales.sla_sweep", ignore_result=True)
+def sla_sweep() -> dict[str, int]:
+    result = sla.sla_sweep()
+    return {
+        "missed": result.missed,
+        "recycled": result.recycled,
+        "returned": result.returned,
+        "warned": result.warned,
+        "credited": result.credited,
+    }
+
+
+@shared_task(name="sales.leads_from_scores", ignore_result=True)
+def leads_from_scores(unit_id: int, model_id: int, changes: list[list[Any]]) -> int:
+    from apps.sales.services import scores
+
+    return scores.leads_from_scores(unit_id=unit_id, model_id=model_id, changes=changes)
+
+
+@shared_task(name="sales.alert_deliveries_send", ignore_result=True)
+def alert_deliveries_send() -> int:
+    from apps.sales.services import alert_delivery
+
+    return alert_delivery.alert_deliveries_send()
+
+
+@shared_task(name="sales.webhook_deliveries_send", ignore_result=True)
+def webhook_deliveries_send() -> int:
+    from apps.sales.services import delivery
+
+    return delivery.webhook_deliveries_send()
