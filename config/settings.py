@@ -312,6 +312,11 @@ CELERY_BEAT_SCHEDULE = {
     "sales-sla-sweep": {"task": "sales.sla_sweep", "schedule": 60.0},
     "sales-alert-deliveries": {"task": "sales.alert_deliveries_send", "schedule": 60.0},
     "sales-webhook-deliveries": {"task": "sales.webhook_deliveries_send", "schedule": 60.0},
+    # Source quality per channel from how its leads converted (seed 003), nightly.
+    "sales-channel-quality": {
+        "task": "sales.channel_quality",
+        "schedule": crontab(hour=1, minute=40),
+    },
     "nurture-scores-decay": {
         "task": "nurture.scores_decay",
         "schedule": crontab(hour=2, minute=15),

@@ -94,3 +94,28 @@ def contact_panels(request: Any, contact: Any) -> list[RenderedPanel]:
         if result is not None:
             found.append(RenderedPanel(name, result[0], result[1]))
     return found
+
+
+# Rule conditions that higher apps add to the rule and segment language (sales adds
+# ``{"lead": {...}}`` and ``{"source_quality": {...}}``). ``check`` returns problems as
+# "message" strings for the node's value (the checker prefixes the path); ``compile``
+# returns a Q over contacts (an Exists over the app's table, values as parameters);
+# ``describe`` a readable line. ``cost``: 0 a column, 1 an indexed lookup, 2 a subquery.
+@dataclass(frozen=True)
+class RuleCondition:
+    key: str
+    check: Callable[[Any, Any], list[str]]
+    compile: Callable[[Any, Any], Any]
+    describe: Callable[[Any, Any], str]
+    cost: int = 1
+
+
+_RULE_CONDITIONS: dict[str, RuleCondition] = {}
+
+
+def register_rule_condition(condition: RuleCondition) -> None:
+    _RULE_CONDITIONS[condition.key] = condition
+
+
+def rule_conditions() -> dict[str, RuleCondition]:
+    return dict(_RULE_CONDITIONS)

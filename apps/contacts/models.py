@@ -326,6 +326,14 @@ class Channel(models.Model):
     name = models.CharField(_("name"), max_length=100)
     kind = models.CharField(_("kind"), max_length=20, choices=ChannelKind.choices)
     is_active = models.BooleanField(_("active"), default=True)
+    # Source quality (线索来源渠道质量评分): how this channel's past leads converted, 0–100,
+    # smoothed towards the unit's average. Computed nightly by sales; empty until then.
+    quality = models.DecimalField(
+        _("lead quality"), max_digits=5, decimal_places=2, null=True, blank=True, editable=False
+    )
+    quality_leads = models.PositiveIntegerField(_("leads rated"), default=0, editable=False)
+    quality_detail = models.JSONField(default=dict, blank=True, editable=False)
+    quality_computed_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
 
     objects = ScopedQuerySet.as_manager()

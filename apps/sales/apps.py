@@ -14,10 +14,11 @@ class SalesConfig(AppConfig):
         import importlib
 
         from apps.nurture.hooks import register_score_band_hook
-        from apps.sales import navigation  # noqa: F401
+        from apps.sales import navigation, rule_conditions  # noqa: F401
         from apps.sales.services import scores
 
         register_score_band_hook("sales.leads", scores.score_band_hook)
+        rule_conditions.register()
         for module in ("contact_hooks", "demo", "home_cards"):
             try:
                 importlib.import_module(f"apps.sales.{module}")

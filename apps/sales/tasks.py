@@ -42,3 +42,10 @@ def webhook_deliveries_send() -> int:
     from apps.sales.services import delivery
 
     return delivery.webhook_deliveries_send()
+
+
+@shared_task(name="sales.channel_quality", ignore_result=True)
+def channel_quality() -> int:
+    from apps.sales.services import channel_quality
+
+    return channel_quality.channel_quality_compute()

@@ -49,6 +49,7 @@ from django.utils import timezone
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 
+from apps.contacts.hooks import rule_conditions
 from apps.contacts.models import (
     Activity,
     Campaign,
@@ -217,9 +218,12 @@ class _Checker:
             return
         kinds = [k for k in ("all", "any", "not", "field", "custom", "activity") if k in node]
         kinds += [k for k in ("has_identity", "tag", "segment", "consent", "unit") if k in node]
+        extensions = rule_conditions()
+        kinds += [k for k in extensions if k in node]
         if len(kinds) != 1:
             known = "all, any, not, field, custom, activity, has_identity, tag"
             known += ", segment, consent, unit"
+            known += "".join(f", {k}" for k in extensions)
             if kinds:
                 self.fail(
                     path, _("use one of %(kinds)s per condition") % {"kinds": ", ".join(kinds)}
@@ -229,6 +233,11 @@ class _Checker:
                     path,
                     _("unknown condition; use one of: %(known)s") % {"known": known},
                 )
+            return
+        if kinds[0] in extensions:
+            self.extra_keys(node, (kinds[0],), path)
+            for problem in extensions[kinds[0]].check(node[kinds[0]], self.context):
+                self.fail(_at(path, kinds[0]), problem)
             return
         getattr(self, f"check_{kinds[0]}")(node, path, depth)
 
@@ -676,6 +685,9 @@ def _cost_rank(node: dict[str, Any]) -> int:
         return max(_cost_rank(child) for child in node.get("all") or node["any"])
     if "not" in node:
         return _cost_rank(node["not"])
+    for key, extension in rule_conditions().items():
+        if key in node:
+            return extension.cost
     return next((rank for kind, rank in _COST_RANK.items() if kind in node), 1)
 
 
@@ -725,6 +737,9 @@ class _Compiler:
                     )
                 )
             )
+        for key, extension in rule_conditions().items():
+            if key in node:
+                return Q(extension.compile(node[key], self.context))
         if "has_identity" in node:
             return Q(
                 Exists(
@@ -1173,5 +1188,8 @@ def rule_describe(rule: Any, *, context: RuleContext) -> RuleLine:
         )
     if "unit" in node:
         return RuleLine(_("is known to business unit %(id)s") % {"id": node["unit"]})
+    for key, extension in rule_conditions().items():
+        if key in node:
+            return RuleLine(extension.describe(node[key], context))
     tag = context.tags.get(node["tag"])
     return RuleLine(_("carries tag “%(tag)s”") % {"tag": tag.name if tag else node["tag"]})
