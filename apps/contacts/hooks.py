@@ -108,6 +108,11 @@ class RuleCondition:
     compile: Callable[[Any, Any], Any]
     describe: Callable[[Any, Any], str]
     cost: int = 1
+    # For the segment editor: a label and ``editor()`` → {"fresh": <a new node's value>,
+    # "fields": [{"key", "label", "type": "list" | "select" | "number" | "bool",
+    # "choices": [[value, label], …]}]}. A "list" field edits a one-item list ("" = any).
+    label: Any = ""
+    editor: Callable[[], dict[str, Any]] | None = None
 
 
 _RULE_CONDITIONS: dict[str, RuleCondition] = {}

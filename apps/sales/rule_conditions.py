@@ -15,6 +15,7 @@ from typing import Any
 
 from django.db.models import Exists, OuterRef, Q
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _l
 
 from apps.contacts.hooks import RuleCondition, register_rule_condition
 from apps.sales.models import Lead, LeadTemperature, Stage
@@ -99,8 +100,62 @@ def _describe_quality(value: dict[str, Any], _context: Any) -> str:
     }
 
 
+def _lead_editor() -> dict[str, Any]:
+    return {
+        "fresh": {"stage": [Stage.MQL], "open": True},
+        "fields": [
+            {
+                "key": "stage",
+                "label": str(_("stage")),
+                "type": "list",
+                "choices": [[v, str(label)] for v, label in Stage.choices],
+            },
+            {
+                "key": "temperature",
+                "label": str(_("temperature")),
+                "type": "list",
+                "choices": [[v, str(label)] for v, label in LeadTemperature.choices],
+            },
+            {"key": "open", "label": str(_("open")), "type": "bool"},
+        ],
+    }
+
+
+def _quality_editor() -> dict[str, Any]:
+    return {
+        "fresh": {"op": "gte", "value": 60},
+        "fields": [
+            {
+                "key": "op",
+                "label": "",
+                "type": "select",
+                "choices": [["gte", "≥"], ["gt", ">"], ["lte", "≤"], ["lt", "<"]],
+            },
+            {"key": "value", "label": "", "type": "number"},
+        ],
+    }
+
+
 def register() -> None:
-    register_rule_condition(RuleCondition("lead", _check_lead, _compile_lead, _describe_lead, 1))
     register_rule_condition(
-        RuleCondition("source_quality", _check_quality, _compile_quality, _describe_quality, 0)
+        RuleCondition(
+            "lead",
+            _check_lead,
+            _compile_lead,
+            _describe_lead,
+            1,
+            label=_l("lead in this unit"),
+            editor=_lead_editor,
+        )
+    )
+    register_rule_condition(
+        RuleCondition(
+            "source_quality",
+            _check_quality,
+            _compile_quality,
+            _describe_quality,
+            0,
+            label=_l("source channel quality"),
+            editor=_quality_editor,
+        )
     )

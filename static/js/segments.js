@@ -11,6 +11,7 @@
   if (!optionsEl || !ta || !tree) return;
   var opts = JSON.parse(optionsEl.textContent);
   var L = opts.labels;
+  var exts = opts.extensions || {};
   var csrf = (document.querySelector("input[name=csrfmiddlewaretoken]") || {}).value || "";
   var editor = "e" + Math.random().toString(36).slice(2, 12);
   var dateFields = opts.date_fields.map(function (f) { return f[0]; });
@@ -51,7 +52,7 @@
   function kindOf(n) {
     if (!n || typeof n !== "object") return "other";
     if ("field" in n) return dateFields.indexOf(n.field) >= 0 ? "date" : "field";
-    var kinds = ["tag", "segment", "activity", "consent", "has_identity"];
+    var kinds = ["tag", "segment", "activity", "consent", "has_identity"].concat(Object.keys(exts));
     for (var i = 0; i < kinds.length; i++) if (kinds[i] in n && Object.keys(n).length === 1) return kinds[i];
     return "other";
   }
@@ -66,7 +67,9 @@
       case "activity": return { activity: { type: "content_view", days: 7, min_count: 1 } };
       case "consent": return { consent: { channel: "email", state: "withdrawn" } };
       case "has_identity": return { has_identity: opts.identities[0][0] };
-      default: return { field: "industry", op: "not_empty" };
+      default:
+        if (exts[kind]) { var node = {}; node[kind] = JSON.parse(JSON.stringify(exts[kind].fresh)); return node; }
+        return { field: "industry", op: "not_empty" };
     }
   }
 
@@ -78,11 +81,37 @@
 
   function intOrNull(v) { var n = parseInt(v, 10); return isNaN(n) ? null : n; }
 
+  // Conditions other apps add (lead stage, source quality…), drawn from their field list.
+  function extensionBody(box, value, fields) {
+    fields.forEach(function (f) {
+      box.appendChild(h("span", { class: "muted", text: f.label }));
+      if (f.type === "list" || f.type === "select") {
+        var shown = f.type === "list" ? (value[f.key] || [""])[0] : value[f.key];
+        var choices = f.type === "list" ? [["", L.any_value]].concat(f.choices) : f.choices;
+        box.appendChild(select(choices, shown, function (e) {
+          var v = e.target.value;
+          if (f.type === "select") value[f.key] = v;
+          else if (v) value[f.key] = [v]; else delete value[f.key];
+          changed(false);
+        }, f.label));
+      } else if (f.type === "number") {
+        box.appendChild(input("number", value[f.key], function (e) {
+          var v = parseFloat(e.target.value); value[f.key] = isNaN(v) ? null : v; changed(false);
+        }, f.label));
+      } else if (f.type === "bool") {
+        var box2 = h("input", { type: "checkbox", "aria-label": f.label });
+        box2.checked = value[f.key] !== false;
+        box2.addEventListener("change", function () { value[f.key] = box2.checked; changed(false); });
+        box.appendChild(box2);
+      }
+    });
+  }
+
   function conditionBody(n, set) {
     var kind = kindOf(n);
     var box = h("div", { class: "seg-cond" });
-    var kinds = ["field", "date", "tag", "segment", "activity", "consent", "has_identity", "other"];
-    box.appendChild(select(kinds.map(function (k) { return [k, L[k]]; }), kind, function (e) {
+    var kinds = ["field", "date", "tag", "segment", "activity", "consent", "has_identity"].concat(Object.keys(exts), ["other"]);
+    box.appendChild(select(kinds.map(function (k) { return [k, exts[k] ? exts[k].label : L[k]]; }), kind, function (e) {
       set(fresh(e.target.value)); changed(true);
     }, L.other));
     if (kind === "field" || kind === "date") {
@@ -113,6 +142,8 @@
     } else if (kind === "tag" || kind === "segment") {
       var list = kind === "tag" ? opts.tags : opts.segments;
       box.appendChild(select(list, n[kind], function (e) { n[kind] = intOrNull(e.target.value); changed(false); }, L[kind]));
+    } else if (exts[kind]) {
+      extensionBody(box, n[kind], exts[kind].fields);
     } else if (kind === "has_identity") {
       box.appendChild(select(opts.identities, n.has_identity, function (e) { n.has_identity = e.target.value; changed(false); }));
     } else if (kind === "consent") {

@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
+from apps.contacts.hooks import rule_conditions
 from apps.contacts.models import ConsentChannel, IdentityKind, Segment, SegmentKind
 from apps.contacts.selectors import config as config_selectors
 from apps.contacts.selectors import segments as selectors
@@ -158,6 +159,11 @@ def _editor_options(user: User, unit: BusinessUnit, segment: Segment | None) -> 
         "consent_channels": [[k, str(label)] for k, label in ConsentChannel.choices],
         "consent_states": list(tag_rules.CONSENT_STATES),
         "activity_types": ["content_view", "download", "page_view", "form_submit", "*"],
+        "extensions": {
+            key: {"label": str(c.label or key), **c.editor()}
+            for key, c in rule_conditions().items()
+            if c.editor is not None
+        },
         "unit": unit.pk,
         "preview_url": reverse("api:segment-preview"),
         "labels": {
@@ -173,6 +179,7 @@ def _editor_options(user: User, unit: BusinessUnit, segment: Segment | None) -> 
             "invalid": _("Fix the marked conditions."),
             "checking": _("Counting…"),
             "json_error": _("The JSON is not valid."),
+            "any_value": _("(any)"),
             "field": _("Field"),
             "date": _("Date"),
             "tag": _("Tag"),
