@@ -134,6 +134,14 @@ class Form(models.Model):
     consent_version = models.CharField(_("consent wording version"), max_length=40, blank=True)
     success_message = models.TextField(_("thank-you message"), blank=True)
     redirect_url = models.URLField(_("redirect after submit"), blank=True, max_length=1000)
+    # A submission opens a lead in the form's unit at this temperature (e.g. a trial request
+    # is hot, a whitepaper download warm); empty: the form only feeds the contact.
+    opens_lead = models.CharField(
+        _("opens a lead"),
+        max_length=10,
+        blank=True,
+        choices=[("", _("no lead")), ("warm", _("warm lead")), ("hot", _("hot lead"))],
+    )
     asset = models.ForeignKey(
         Asset,
         verbose_name=_("asset delivered"),

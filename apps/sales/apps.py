@@ -18,6 +18,10 @@ class SalesConfig(AppConfig):
         from apps.sales.services import scores
 
         register_score_band_hook("sales.leads", scores.score_band_hook)
+        from apps.content.hooks import register_submission_hook
+        from apps.sales.services import intake
+
+        register_submission_hook("sales.leads", intake.leads_from_submissions)
         rule_conditions.register()
         for module in ("contact_hooks", "demo", "home_cards"):
             try:

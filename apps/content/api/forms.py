@@ -118,6 +118,7 @@ class FormSerializer(serializers.ModelSerializer[Form]):
             "progressive_max",
             "consent_required",
             "consent_text",
+            "opens_lead",
             "consent_version",
             "success_message",
             "redirect_url",

@@ -44,6 +44,7 @@ DEFAULTS: dict[str, Any] = {
     "consent_version": "",
     "success_message": "",
     "redirect_url": "",
+    "opens_lead": "",
     "asset": None,
     "channel": None,
     "campaign": None,
@@ -73,6 +74,7 @@ def _snapshot(form: Form) -> dict[str, Any]:
         "consent_version": form.consent_version,
         "success_message": form.success_message,
         "redirect_url": form.redirect_url,
+        "opens_lead": form.opens_lead,
         "asset": form.asset_id,
         "channel": form.channel_id,
         "campaign": form.campaign_id,
@@ -116,6 +118,9 @@ def _clean(unit: BusinessUnit, values: dict[str, Any]) -> dict[str, Any]:
             )
     for name in RICH_TEXT:
         values[name] = clean_html(str(values.get(name) or "")).strip()
+    values["opens_lead"] = str(values.get("opens_lead") or "")
+    if values["opens_lead"] not in ("", "warm", "hot"):
+        errors["opens_lead"] = [_("Opens a lead: use warm, hot or leave it empty.")]
     progressive_max = values.get("progressive_max")
     if isinstance(progressive_max, int) and progressive_max > PROGRESSIVE_MAX_LIMIT:
         errors["progressive_max"] = [

@@ -56,6 +56,7 @@ from apps.content.form_fields import (
     CatalogueField,
     field_catalogue,
 )
+from apps.content.hooks import LeadRequest, submission_hooks
 from apps.content.models import Form, FormSubmission, LandingPage, ShareLink, SubmissionStatus
 from apps.core.services import SystemActor
 
@@ -378,6 +379,7 @@ def _process_claimed(submissions: list[FormSubmission]) -> ProcessResult:
     now = timezone.now()
     activities: list[ActivityIn] = []
     touches: list[TouchIn] = []
+    lead_requests: list[LeadRequest] = []
     processed: list[int] = []
     rejected: list[int] = []
     failed: list[int] = []
@@ -412,9 +414,25 @@ def _process_claimed(submissions: list[FormSubmission]) -> ProcessResult:
         processed.append(submission.pk)
         activities.append(_activity(submission, form, contact.pk, channel_id, campaign_id))
         touches.append(TouchIn(contact.pk, submission.received_at, channel_id, campaign_id))
+        if form.opens_lead:
+            lead_requests.append(
+                LeadRequest(
+                    unit_id=submission.unit_id,
+                    contact_id=contact.pk,
+                    temperature=form.opens_lead,
+                    form_id=form.pk,
+                    form_name=form.name,
+                    submission_id=submission.pk,
+                    channel_id=channel_id,
+                    campaign_id=campaign_id,
+                )
+            )
     if activities:
         activities_record(activities)
         contact_touches_apply(touches)
+    if lead_requests:
+        for hook in submission_hooks():
+            hook(lead_requests)
     FormSubmission.objects.dangerously_unscoped().bulk_update(
         submissions, ["status", "reason", "contact", "processed_at", "attempts"]
     )

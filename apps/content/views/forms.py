@@ -201,6 +201,18 @@ class FormSettings(forms.Form):
             "(not when an asset is delivered)."
         ),
     )
+    opens_lead = forms.ChoiceField(
+        label=gettext_lazy("Open a lead"),
+        required=False,
+        choices=[
+            ("", gettext_lazy("No: only update the contact")),
+            ("warm", gettext_lazy("Warm lead (e.g. a download)")),
+            ("hot", gettext_lazy("Hot lead (e.g. a trial or demo request)")),
+        ],
+        help_text=gettext_lazy(
+            "Each submission opens a lead in this unit for an SDR (or joins the open one)."
+        ),
+    )
     asset: forms.ModelChoiceField[Asset] = forms.ModelChoiceField(
         label=gettext_lazy("Asset delivered after submit"),
         queryset=None,
@@ -235,7 +247,7 @@ SECTIONS = (
     (gettext_lazy("About the form"), ("name", "title", "intro", "submit_label")),
     (gettext_lazy("Consent"), ("consent_required", "consent_text", "consent_version")),
     (gettext_lazy("Progressive profiling"), ("progressive", "progressive_max")),
-    (gettext_lazy("After submit"), ("success_message", "redirect_url", "asset")),
+    (gettext_lazy("After submit"), ("success_message", "redirect_url", "asset", "opens_lead")),
     (gettext_lazy("Attribution"), ("channel", "campaign")),
 )
 
@@ -255,6 +267,7 @@ def _initial(form: Form | None) -> dict[str, Any]:
         "progressive_max": form.progressive_max,
         "success_message": form.success_message,
         "redirect_url": form.redirect_url,
+        "opens_lead": form.opens_lead,
         "asset": form.asset_id,
         "channel": form.channel_id,
         "campaign": form.campaign_id,
