@@ -96,6 +96,20 @@ def contact_panels(request: Any, contact: Any) -> list[RenderedPanel]:
     return found
 
 
+# Imports that open leads: (unit id, contact ids of one batch, temperature, import id).
+# Called inside the batch's transaction; a hook that does slow work queues it on commit.
+ImportHook = Callable[[int, list[int], str, int], None]
+_IMPORT_HOOKS: dict[str, ImportHook] = {}
+
+
+def register_import_hook(name: str, fn: ImportHook) -> None:
+    _IMPORT_HOOKS[name] = fn
+
+
+def import_hooks() -> list[ImportHook]:
+    return list(_IMPORT_HOOKS.values())
+
+
 # Rule conditions that higher apps add to the rule and segment language (sales adds
 # ``{"lead": {...}}`` and ``{"source_quality": {...}}``). ``check`` returns problems as
 # "message" strings for the node's value (the checker prefixes the path); ``compile``

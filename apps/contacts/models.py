@@ -698,6 +698,9 @@ class ContactImport(models.Model):
     mapping = models.JSONField(_("column mapping"), default=dict, blank=True)
     tag_ids = models.JSONField(default=list, blank=True)
     consent = models.JSONField(default=dict, blank=True)  # {"basis": …, "channels": [...]}
+    # "warm" / "hot": every imported contact gets a lead in the unit (an event's attendee
+    # list, a purchased list for the SDRs); empty: contacts only.
+    opens_lead = models.CharField(_("opens leads"), max_length=10, blank=True)
     status = models.CharField(max_length=10, choices=JobStatus.choices, default="pending")
     total_rows = models.PositiveIntegerField(null=True, blank=True)
     processed_rows = models.PositiveIntegerField(default=0)

@@ -22,6 +22,9 @@ class SalesConfig(AppConfig):
         from apps.sales.services import intake
 
         register_submission_hook("sales.leads", intake.leads_from_submissions)
+        from apps.contacts.hooks import register_import_hook
+
+        register_import_hook("sales.leads", intake.import_hook)
         rule_conditions.register()
         for module in ("contact_hooks", "demo", "home_cards"):
             try:

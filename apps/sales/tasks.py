@@ -49,3 +49,14 @@ def channel_quality() -> int:
     from apps.sales.services import channel_quality
 
     return channel_quality.channel_quality_compute()
+
+
+@shared_task(name="sales.leads_from_import", ignore_result=True)
+def leads_from_import(
+    unit_id: int, contact_ids: list[int], temperature: str, import_id: int
+) -> int:
+    from apps.sales.services import intake
+
+    return intake.leads_from_import(
+        unit_id=unit_id, contact_ids=contact_ids, temperature=temperature, import_id=import_id
+    )

@@ -24,13 +24,23 @@ def _lead(world, channel, reached: list[str], name: str) -> Lead:
     ContactUnit.objects.create(contact=contact, unit=world.a)
     final = reached[-1]
     lead = Lead.objects.create(
-        unit=world.a, contact=contact, source="manual", stage=final,
-        is_open=final not in ("customer", "disqualified"), source_channel=channel,
+        unit=world.a,
+        contact=contact,
+        source="manual",
+        stage=final,
+        is_open=final not in ("customer", "disqualified"),
+        source_channel=channel,
     )
     previous = ""
     for stage in reached:
-        LeadHistory.objects.create(lead=lead, unit=world.a, kind="stage", from_value=previous,
-                                   to_value=stage, actor_label="test")
+        LeadHistory.objects.create(
+            lead=lead,
+            unit=world.a,
+            kind="stage",
+            from_value=previous,
+            to_value=stage,
+            actor_label="test",
+        )
         previous = stage
     return lead
 
@@ -65,9 +75,18 @@ def test_quality_is_the_smoothed_conversion_value_of_past_leads(world, channels)
     assert fair.quality == expected_fair.quantize(Decimal("0.01"))  # 49.52
     assert ads.quality == expected_ads.quantize(Decimal("0.01"))  # 36.11
     assert (fair.quality_leads, ads.quality_leads, idle.quality, idle.quality_leads) == (
-        4, 2, None, 0)
-    assert fair.quality_detail == {"leads": 4, "mql": 3, "sql": 3, "customers": 2,
-                                   "unit_rate": 43.33}
+        4,
+        2,
+        None,
+        0,
+    )
+    assert fair.quality_detail == {
+        "leads": 4,
+        "mql": 3,
+        "sql": 3,
+        "customers": 2,
+        "unit_rate": 43.33,
+    }
 
 
 @pytest.mark.django_db
@@ -75,12 +94,21 @@ def test_segments_select_by_lead_stage_and_source_quality(world, channels):
     channel_quality_compute()
     context = rule_context(unit_id=world.a.pk)
     by_stage = {"lead": {"stage": ["mil"], "open": True}}
-    good_source = {"all": [{"source_quality": {"op": "gte", "value": 45}},
-                           {"not": {"lead": {"stage": ["customer"], "open": False}}}]}
+    good_source = {
+        "all": [
+            {"source_quality": {"op": "gte", "value": 45}},
+            {"not": {"lead": {"stage": ["customer"], "open": False}}},
+        ]
+    }
     assert sorted(rule_matches(by_stage, context=context).values_list("name", flat=True)) == [
-        "丁", "丙", "戊"]
+        "丁",
+        "丙",
+        "戊",
+    ]
     assert sorted(rule_matches(good_source, context=context).values_list("name", flat=True)) == [
-        "丁", "丙"]
+        "丁",
+        "丙",
+    ]
     assert rule_describe(by_stage, context=context).text == "has an open lead (MIL · identified)"
 
 

@@ -19,16 +19,18 @@ SH = ZoneInfo("Asia/Shanghai")
 
 def _contact(world, name="王磊", company="华东生物"):
     contact = Contact.objects.create(group=world.group, name=name, company_name=company)
-    Identity.objects.create(group=world.group, contact=contact, kind="email",
-                            value=f"{contact.pk}@example.cn")
+    Identity.objects.create(
+        group=world.group, contact=contact, kind="email", value=f"{contact.pk}@example.cn"
+    )
     return contact
 
 
 @pytest.mark.django_db
 def test_mil_cannot_skip_to_sql_and_each_step_records_who_and_why(world):
     # Given an identified lead
-    result = services.lead_open(contact=_contact(world), unit=world.a, source="manual",
-                                actor=world.sdr)
+    result = services.lead_open(
+        contact=_contact(world), unit=world.a, source="manual", actor=world.sdr
+    )
     lead = result.lead
     assert result.outcome == "opened" and lead.stage == Stage.MIL
     # When the SDR tries to jump to SQL
@@ -40,14 +42,21 @@ def test_mil_cannot_skip_to_sql_and_each_step_records_who_and_why(world):
     assert lead.stage == Stage.MIL
     assert LeadHistory.objects.filter(lead=lead, kind="stage").count() == 1
     # When BANT is complete and the SDR qualifies it
-    services.lead_update(lead=lead, data={"authority": "decision_maker", "need": "单细胞测序",
-                                          "timeline": "3m"}, actor=world.sdr)
+    services.lead_update(
+        lead=lead,
+        data={"authority": "decision_maker", "need": "单细胞测序", "timeline": "3m"},
+        actor=world.sdr,
+    )
     services.lead_qualify(lead=lead, actor=world.sdr, reason="BANT ok")
     lead.refresh_from_db()
     assert lead.stage == Stage.MQL
     step = LeadHistory.objects.filter(lead=lead, kind="stage").order_by("-id").first()
     assert (step.from_value, step.to_value, step.actor, step.reason) == (
-        "mil", "mql", world.sdr, "BANT ok")
+        "mil",
+        "mql",
+        world.sdr,
+        "BANT ok",
+    )
 
 
 @pytest.mark.django_db
@@ -56,8 +65,9 @@ def test_accept_by_over_national_day_uses_the_makeup_working_day(world):
     # National Day (Oct 1-7 off, Sat Oct 10 a make-up working day), hours 9:00-18:00
     contact = _contact(world)
     handed = dt.datetime(2026, 9, 30, 17, 0, tzinfo=SH)
-    lead = services.lead_open(contact=contact, unit=world.a, source="manual", stage="mql",
-                              now=handed).lead
+    lead = services.lead_open(
+        contact=contact, unit=world.a, source="manual", stage="mql", now=handed
+    ).lead
     # When it is handed to a salesperson
     services.lead_handoff(lead=lead, actor=world.sdr, owner=world.sales, now=handed)
     lead.refresh_from_db()
@@ -70,8 +80,9 @@ def test_accept_by_over_national_day_uses_the_makeup_working_day(world):
 def test_sweep_recycles_a_lead_without_follow_up_once(world):
     # Given an accepted lead whose 48 h follow-up clock ran out
     start = dt.datetime(2026, 11, 2, 10, 0, tzinfo=SH)
-    lead = services.lead_open(contact=_contact(world), unit=world.a, source="manual",
-                              stage="mql", now=start).lead
+    lead = services.lead_open(
+        contact=_contact(world), unit=world.a, source="manual", stage="mql", now=start
+    ).lead
     services.lead_handoff(lead=lead, actor=world.sdr, owner=world.sales, now=start)
     services.lead_accept(lead=lead, actor=world.sales, now=start)
     lead.refresh_from_db()

@@ -8,13 +8,16 @@ import pytest
 from apps.content.models import Form
 from apps.content.services.submissions import submissions_process
 from apps.sales.models import Lead, LeadHistory
-from tests.content.test_forms_processing import store
 from tests.content.test_forms import make_form
+from tests.content.test_forms_processing import store
 
 pytestmark = pytest.mark.django_db
 
-FIELDS = [{"key": "name", "required": True}, {"key": "phone", "required": True},
-          {"key": "company_name"}]
+FIELDS = [
+    {"key": "name", "required": True},
+    {"key": "phone", "required": True},
+    {"key": "company_name"},
+]
 
 
 def test_a_trial_request_form_opens_a_hot_lead_once(world):
@@ -30,10 +33,15 @@ def test_a_trial_request_form_opens_a_hot_lead_once(world):
     # Then one lead, hot, from the form, with the form named in its first history row
     lead = Lead.objects.get()
     assert (lead.unit_id, lead.source, lead.temperature, lead.stage) == (
-        world.a.pk, "form", "hot", "mil")
+        world.a.pk,
+        "form",
+        "hot",
+        "mil",
+    )
     assert lead.contact.name == "李雷"
     assert list(LeadHistory.objects.filter(lead=lead).values_list("to_value", "reason")) == [
-        ("mil", "Form “试用申请”")]
+        ("mil", "Form “试用申请”")
+    ]
 
 
 def test_a_form_that_does_not_open_leads_opens_none(world):

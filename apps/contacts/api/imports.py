@@ -111,6 +111,11 @@ class _StartFields(serializers.Serializer[Any]):
         required=False,
         help_text=f"any of {', '.join(ConsentChannel.values)}",
     )
+    opens_lead = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        help_text="warm or hot: each imported contact gets a lead in the unit; empty: none",
+    )
 
     def consent(self) -> dict[str, Any]:
         data = self.validated_data
@@ -175,6 +180,7 @@ class ContactImportViewSet(
             mapping=data.get("mapping"),
             tag_ids=data.get("tags") or [],
             consent=serializer.consent(),
+            opens_lead=data.get("opens_lead") or "",
             acting_user=request.user,  # type: ignore[arg-type]
         )
         return Response(
@@ -198,6 +204,7 @@ class ContactImportViewSet(
                 unit=data.get("unit"),
                 tag_ids=data.get("tags") or [],
                 consent=serializer.consent(),
+                opens_lead=data.get("opens_lead") or "",
                 acting_user=request.user,  # type: ignore[arg-type]
             )
         except DjangoValidationError as exc:

@@ -48,6 +48,15 @@ class MappingForm(forms.Form):
         widget=forms.CheckboxSelectMultiple,
     )
     consent_basis = forms.ChoiceField(label=_("Consent basis"), required=False)
+    opens_lead = forms.ChoiceField(
+        label=_("Open leads"),
+        required=False,
+        choices=[
+            ("", _("No: contacts only")),
+            ("warm", _("Warm leads for the SDRs")),
+            ("hot", _("Hot leads for the SDRs")),
+        ],
+    )
     consent_channels = forms.MultipleChoiceField(
         label=_("Channels the consent covers"),
         choices=ConsentChannel.choices,

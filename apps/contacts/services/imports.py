@@ -45,6 +45,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from apps.contacts.hooks import import_hooks
 from apps.contacts.importing import encoding as encodings
 from apps.contacts.importing.error_file import ErrorFileWriter
 from apps.contacts.importing.files import (
@@ -106,6 +107,9 @@ register_action("contact_import.upload", gettext_lazy("Contact file uploaded"))
 register_action("contact_import.start", gettext_lazy("Contact import started"))
 register_action("contact_import.finish", gettext_lazy("Contact import finished"))
 register_action("contact_import.fail", gettext_lazy("Contact import failed"))
+
+
+OPENS_LEAD = ("", "warm", "hot")
 
 
 def is_draft(contact_import: ContactImport) -> bool:
@@ -230,6 +234,7 @@ def contact_import_start(
     unit: BusinessUnit | None = None,
     tag_ids: Sequence[Any] = (),
     consent: Any = None,
+    opens_lead: str = "",
     acting_user: User,
 ) -> ContactImport:
     """Check the mapping, tags and consent, remember the mapping, and queue the job.
@@ -265,14 +270,19 @@ def contact_import_start(
         consent_value, consent_errors = _check_consent(consent)
         if consent_errors:
             problems["consent"] = consent_errors
+        if (opens_lead or "") not in OPENS_LEAD:
+            problems["opens_lead"] = [_("Open leads: use warm, hot or leave it empty.")]
         if problems or plan is None:
             raise ValidationError(problems)
         locked.unit = unit
         locked.mapping = plan.mapping
         locked.tag_ids = [t.pk for t in tags]
         locked.consent = consent_value
+        locked.opens_lead = opens_lead or ""
         locked.heartbeat_at = timezone.now()
-        locked.save(update_fields=["unit", "mapping", "tag_ids", "consent", "heartbeat_at"])
+        locked.save(
+            update_fields=["unit", "mapping", "tag_ids", "consent", "opens_lead", "heartbeat_at"]
+        )
         ImportMapping.objects.dangerously_unscoped().update_or_create(
             unit=unit,
             header_signature=header_signature(preview.header),
@@ -283,7 +293,12 @@ def contact_import_start(
             action="contact_import.start",
             obj=locked,
             unit=unit,
-            after={"mapping": plan.mapping, "tags": locked.tag_ids, "consent": consent_value},
+            after={
+                "mapping": plan.mapping,
+                "tags": locked.tag_ids,
+                "consent": consent_value,
+                "opens_lead": locked.opens_lead,
+            },
         )
         enqueue_on_commit(import_run, locked.pk)
     return locked
@@ -296,6 +311,7 @@ def contact_import_submit(
     mapping: Any = None,
     tag_ids: Sequence[Any] = (),
     consent: Any = None,
+    opens_lead: str = "",
     acting_user: User,
 ) -> ContactImport:
     """Upload and, when a mapping is given, start in one go (the API's single call).
@@ -312,6 +328,7 @@ def contact_import_submit(
                     mapping=mapping,
                     tag_ids=tag_ids,
                     consent=consent,
+                    opens_lead=opens_lead,
                     acting_user=acting_user,
                 )
     except BaseException:
@@ -599,6 +616,9 @@ class _ImportJob:
             )
         if self.consent.get("basis"):
             self._consent(contact_ids)
+        if self.ci.opens_lead and contact_ids:
+            for hook in import_hooks():
+                hook(self.unit.pk, contact_ids, self.ci.opens_lead, self.ci.pk)
         landed.imported = len(rows)
         landed.created = result.created
         landed.matched = result.matched + result.merged

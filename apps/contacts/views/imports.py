@@ -193,6 +193,7 @@ def import_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 unit=unit,
                 tag_ids=form.cleaned_data["tags"],
                 consent=form.consent(),
+                opens_lead=form.cleaned_data.get("opens_lead") or "",
                 acting_user=user_of(request),
             )
         except ValidationError as exc:

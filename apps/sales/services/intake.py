@@ -44,3 +44,40 @@ def leads_from_submissions(requests: Sequence[LeadRequest]) -> int:
             continue
         opened += int(result.outcome in ("opened", "flagged"))
     return opened
+
+
+def import_hook(unit_id: int, contact_ids: list[int], temperature: str, import_id: int) -> None:
+    """Contacts' import hook: the batch's leads open in a task once the batch commits."""
+    from apps.core.tasks import enqueue_on_commit
+    from apps.sales.tasks import leads_from_import
+
+    enqueue_on_commit(leads_from_import, unit_id, contact_ids, temperature, import_id)
+
+
+def leads_from_import(
+    *, unit_id: int, contact_ids: list[int], temperature: str, import_id: int
+) -> int:
+    """One lead per imported contact (dedup as always: existing leads and open
+    opportunities are kept, customers flagged)."""
+    from apps.sales.services.leads import lead_open
+
+    unit = BusinessUnit.objects.filter(pk=unit_id, is_active=True).first()
+    if unit is None:
+        return 0
+    opened = 0
+    contacts = Contact.objects.dangerously_unscoped().filter(pk__in=contact_ids, status="active")
+    for contact in contacts.order_by("id"):
+        try:
+            with transaction.atomic():
+                result = lead_open(
+                    contact=contact,
+                    unit=unit,
+                    source=LeadSource.IMPORT,
+                    temperature=temperature,
+                    reason=_("Import #%(n)s") % {"n": import_id},
+                )
+        except Exception:
+            logger.exception("lead from import %s for contact %s failed", import_id, contact.pk)
+            continue
+        opened += int(result.outcome in ("opened", "flagged"))
+    return opened
