@@ -7,7 +7,17 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-AREAS = ("sdr", "mobile", "leads", "setup", "reports", "alerts", "crm", "opportunities")
+AREAS = (
+    "sdr",
+    "mobile",
+    "leads",
+    "intake",
+    "setup",
+    "reports",
+    "alerts",
+    "crm",
+    "opportunities",
+)
 
 
 def area_modules(package: str) -> list[ModuleType]:
