@@ -140,7 +140,86 @@ def hostile(world):
         ]
     )
     _hostile_content(world, contact)
+    _hostile_sales(world, contact)
     return contact
+
+
+def _hostile_sales(world, contact):
+    """Leads around the contact, written like attacks: an accepted lead with BANT, history,
+    a follow-up and an opportunity; a second person's MQL waiting in the salesperson's
+    inbox; a team, a rule and a webhook named like attacks."""
+    from apps.sales.models import (
+        AssignmentRule,
+        FollowUp,
+        Lead,
+        LeadHistory,
+        Opportunity,
+        SalesTeam,
+        TeamMember,
+        WebhookEndpoint,
+    )
+
+    now = timezone.now()
+    common = {"unit": world.a, "source": "manual", "sdr": world.sdr, "owner": world.sales}
+    opportunity = Opportunity.objects.create(
+        unit=world.a,
+        name=PAYLOAD,
+        company_name=PAYLOAD,
+        contact=contact,
+        owner=world.sales,
+        products=[SCRIPT],
+        amount=1000,
+    )
+    lead = Lead.objects.create(
+        contact=contact,
+        stage="opportunity",
+        temperature="hot",
+        reason=PAYLOAD,
+        need=SCRIPT,
+        product_interest=PAYLOAD,
+        review_reason=PAYLOAD,
+        needs_review=True,
+        opportunity=opportunity,
+        handed_at=now,
+        accepted_at=now,
+        **common,
+    )
+    LeadHistory.objects.create(
+        lead=lead,
+        unit=world.a,
+        kind="stage",
+        from_value="sql",
+        to_value="opportunity",
+        actor_label=PAYLOAD,
+        reason=SCRIPT,
+    )
+    FollowUp.objects.create(
+        lead=lead, unit=world.a, user=world.sales, kind="call", note=PAYLOAD, next_step=SCRIPT
+    )
+    waiting = contact_resolve(
+        unit=world.a,
+        keys=[make_key("email", "y@example.cn")],
+        attributes={"name": PAYLOAD, "company_name": SCRIPT},
+        source="import",
+        acting_user=SYSTEM,
+    ).contact
+    Lead.objects.create(
+        contact=waiting,
+        stage="mql",
+        reason=PAYLOAD,
+        handed_at=now,
+        sla_clock="accept",
+        sla_due_at=now + timedelta(hours=3),
+        **common,
+    )
+    team = SalesTeam.objects.create(unit=world.a, name=PAYLOAD)
+    TeamMember.objects.create(team=team, user=world.sales)
+    AssignmentRule.objects.create(
+        unit=world.a, name=PAYLOAD, team=team, conditions={"industries": [SCRIPT]}
+    )
+    WebhookEndpoint.objects.create(
+        unit=world.a, name=PAYLOAD, url="https://example.cn/hook", secret="s"
+    )
 
 
 def _hostile_content(world, contact):
@@ -214,6 +293,18 @@ def test_hostile_names_render_as_text_on_every_page_a_person_reaches(world, host
     assert viewer_lists, sorted(pages)
     for url in viewer_lists:
         assert ESCAPED in pages[url], url
+    # the lead pages name the contact, as text: the SDR's queue and lead page, the phone's
+    # inbox and lead page
+    lead_pages = {
+        "sdr": [r"^/sdr/$", r"^/sdr/leads/\d+/$"],
+        "sales": [r"^/m/inbox/$", r"^/m/leads/\d+/$", r"^/m/deals/\d+/$"],
+        "admin": [r"^/console/leads/\d+/$"],
+        "marketer": [r"^/console/leads/\d+/$"],
+    }[role]
+    for pattern in lead_pages:
+        reached = [url for url in pages if re.match(pattern, url.split("?")[0])]
+        assert reached, (pattern, sorted(pages))
+        assert any(ESCAPED in pages[url] for url in reached), pattern
     detail = f"/console/contacts/{hostile.pk}/"
     if role in ("admin", "marketer"):
         assert detail in pages, sorted(pages)
