@@ -97,3 +97,29 @@ def _english_outside_requests() -> Any:
 def api() -> APIClient:
     # English messages, so assertions read as the source strings; zh-hans has its own tests.
     return APIClient(HTTP_ACCEPT_LANGUAGE="en")
+
+
+@pytest.fixture(autouse=True)
+def _holiday_calendar(request: pytest.FixtureRequest) -> Any:
+    """The statutory calendar a migration seeds; tests on a flushed database (browser and
+    concurrency tests flush every table after themselves) get it back, and every test
+    reads it afresh."""
+    from apps.core.workcalendar import forget_calendar
+
+    forget_calendar()
+    marker = request.node.get_closest_marker("django_db")
+    transactional = "transactional_db" in request.fixturenames or "live_server" in (
+        request.fixturenames
+    ) or bool(marker and marker.kwargs.get("transaction"))
+    if transactional or marker or "db" in request.fixturenames:
+        request.getfixturevalue("transactional_db" if transactional else "db")
+        from apps.core.models import CalendarDay
+        from apps.core.workcalendar import statutory_rows
+
+        if not CalendarDay.objects.filter(source="chinesecalendar").exists():
+            CalendarDay.objects.bulk_create(
+                CalendarDay(date=d, is_workday=w, name=n, source="chinesecalendar")
+                for d, w, n in statutory_rows()
+            )
+    yield
+    forget_calendar()

@@ -98,3 +98,68 @@ def test_sweep_recycles_a_lead_without_follow_up_once(world):
     assert (lead.stage, lead.owner_id, lead.sla_clock) == (Stage.RECYCLED, None, "")
     assert list(SlaMiss.objects.values_list("user_id", "clock")) == [(world.sales.pk, "follow_up")]
     assert Lead.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_sweep_writes_history_alerts_per_preference_and_signed_webhooks(world):
+    from apps.core.models import Notification
+    from apps.sales.models import AlertDelivery, AlertSettings, WebhookDelivery, WebhookEndpoint
+
+    # Given an accepted lead of the SDR and the salesperson, whose follow-up clock ran out;
+    # the salesperson wants recycles by email only, and the unit has a webhook
+    start = dt.datetime(2026, 11, 2, 10, 0, tzinfo=SH)
+    WebhookEndpoint.objects.create(
+        unit=world.a,
+        name="CRM",
+        url="https://crm.example.cn/h",
+        secret="s3cret",
+        events=["lead.stage_changed"],
+    )
+    AlertSettings.objects.create(
+        user=world.sales, channels={"lead_recycled": ["email"], "sla_breached": ["in_app"]}
+    )
+    lead = services.lead_open(
+        contact=_contact(world, name="周芷若"),
+        unit=world.a,
+        source="manual",
+        stage="mql",
+        sdr=world.sdr,
+        now=start,
+    ).lead
+    services.lead_handoff(lead=lead, actor=world.sdr, owner=world.sales, now=start)
+    services.lead_accept(lead=lead, actor=world.sales, now=start)
+    WebhookDelivery.objects.all().delete()
+    # When the sweep runs after the 48 h
+    sla.sla_sweep(now=start + dt.timedelta(hours=50))
+    # Then the history names the miss and the recycle
+    rows = list(
+        LeadHistory.objects.filter(lead=lead, actor_label="SLA")
+        .order_by("id")
+        .values_list("kind", "from_value", "to_value", "reason")
+    )
+    assert rows == [
+        ("sla", "follow_up", "missed", "Follow-up was due 2026-11-04 10:00"),
+        ("stage", "sal", "recycled", "Recycled: no follow-up in time"),
+    ]
+    # and each person is told per their choice: the SDR in the app, the salesperson's
+    # miss in the app and their recycle by email
+    notices = sorted(
+        Notification.objects.filter(kind__in=["sla_breached", "lead_recycled"]).values_list(
+            "user__username", "kind", "title", "url"
+        )
+    )
+    assert notices == [
+        ("a-sales", "sla_breached", "SLA missed: 周芷若", f"/m/leads/{lead.pk}/"),
+        ("a-sdr", "lead_recycled", "Lead recycled: 周芷若", f"/sdr/leads/{lead.pk}/"),
+    ]
+    assert list(AlertDelivery.objects.values_list("user__username", "channel", "kind")) == [
+        ("a-sales", "email", "lead_recycled")
+    ]
+    # and the CRM gets one stage-change event for the lead
+    hook = WebhookDelivery.objects.get()
+    assert (hook.event, hook.payload["data"]["from"], hook.payload["data"]["to"]) == (
+        "lead.stage_changed",
+        "sal",
+        "recycled",
+    )
+    assert hook.payload["data"]["lead"]["id"] == lead.pk

@@ -15,7 +15,6 @@ and two workers at once cannot act twice on one lead.
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,15 +109,6 @@ class SweepResult:
     credited: int = 0
 
 
-_CLAIM = f"""
-    SELECT id FROM {Lead._meta.db_table}
-    WHERE sla_due_at <= %s
-    ORDER BY sla_due_at
-    LIMIT %s
-    FOR UPDATE SKIP LOCKED
-"""  # noqa: S608 - our table name
-
-
 def _claim(sql: str, now: dt.datetime, limit: int) -> list[int]:
     with connection.cursor() as cursor:
         cursor.execute(sql, [now, limit])
@@ -126,182 +116,23 @@ def _claim(sql: str, now: dt.datetime, limit: int) -> list[int]:
 
 
 def sla_sweep(*, now: dt.datetime | None = None, batch: int = BATCH) -> SweepResult:
-    """Act on every lead whose clock ran out, batch by batch, until none is due."""
+    """Act on every lead whose clock ran out, batch by batch, until none is due
+    (``services/sla_sweep.py``: one statement per batch), then send due warnings and
+    settle SDR credits."""
+    from apps.sales.services.sla_sweep import sweep_batch
+
     total = SweepResult()
+    tz = timezone.get_current_timezone_name()
     while True:
-        result = _sweep_batch(now or timezone.now(), batch)
-        for field in ("missed", "recycled", "returned"):
-            setattr(total, field, getattr(total, field) + getattr(result, field))
-        if result.missed < batch:
+        result = sweep_batch(now or timezone.now(), batch, tz)
+        total.missed += result.claimed
+        total.recycled += result.recycled
+        total.returned += result.returned
+        if result.claimed < batch:
             break
     total.warned = sla_warn_sweep(now=now)
     total.credited = credit_sweep(now=now)
     return total
-
-
-@transaction.atomic
-def _sweep_batch(now: dt.datetime, batch: int) -> SweepResult:
-    from apps.sales.services import alerts, webhooks
-
-    ids = _claim(_CLAIM, now, batch)
-    result = SweepResult(missed=len(ids))
-    if not ids:
-        return result
-    leads = list(
-        Lead.objects.dangerously_unscoped().select_related("unit", "contact").filter(pk__in=ids)
-    )
-    policies = {
-        p.unit_id: p
-        for p in SlaPolicy.objects.dangerously_unscoped()
-        .select_related("unit")
-        .filter(unit_id__in={lead.unit_id for lead in leads})
-    }
-    misses, history, alerts_out, events = [], [], [], []
-    by_action: dict[str, list[Lead]] = defaultdict(list)
-    for lead in leads:
-        policy = policies.get(lead.unit_id) or SlaPolicy(unit=lead.unit)
-        clock, due = lead.sla_clock, lead.sla_due_at
-        assert due is not None
-        late_user = lead.sdr_id if clock == SlaClock.FIRST_TOUCH else lead.owner_id
-        misses.append(
-            SlaMiss(
-                lead=lead,
-                unit_id=lead.unit_id,
-                user_id=late_user,
-                clock=clock,
-                due_at=due,
-                missed_at=now,
-            )
-        )
-        history.append(
-            LeadHistory(
-                lead=lead,
-                unit_id=lead.unit_id,
-                kind=HistoryKind.SLA,
-                from_value=clock,
-                to_value="missed",
-                actor_label="SLA",
-                at=now,
-                reason=_("%(clock)s was due %(due)s")
-                % {
-                    "clock": SlaClock(clock).label if clock in SlaClock.values else clock,
-                    "due": timezone.localtime(due).strftime("%Y-%m-%d %H:%M"),
-                },
-            )
-        )
-        name = str(lead.contact)
-        if late_user:
-            alerts_out.append(
-                alerts.AlertIn(
-                    user_id=late_user,
-                    kind="sla_breached",
-                    unit_id=lead.unit_id,
-                    lead_id=lead.pk,
-                    title=_("SLA missed: %(name)s") % {"name": name},
-                    body=str(SlaClock(clock).label) if clock in SlaClock.values else clock,
-                    dedupe_key=f"sla-miss:{lead.pk}:{clock}:{due.timestamp():.0f}",
-                )
-            )
-        from_stage = lead.stage
-        if clock in (SlaClock.FOLLOW_UP, SlaClock.SQL_DECISION):
-            # 线索回收: back to the pool, or back to the SDR where the unit says so.
-            owner = lead.owner_id
-            if policy.recycle_to_sdr and lead.sdr_id:
-                lead.stage, lead.owner_id = Stage.MIL, None
-                lead.handed_at = lead.accepted_at = None
-            else:
-                lead.stage, lead.owner_id, lead.sdr_id = Stage.RECYCLED, None, None
-            _credit_return(lead, now, history)
-            lead.reason = _("Recycled: no follow-up in time")
-            lead.stage_changed_at = now
-            history.append(
-                LeadHistory(
-                    lead=lead,
-                    unit_id=lead.unit_id,
-                    kind=HistoryKind.STAGE,
-                    from_value=from_stage,
-                    to_value=lead.stage,
-                    actor_label="SLA",
-                    reason=lead.reason,
-                    at=now,
-                )
-            )
-            for user_id in sorted(u for u in {owner, lead.sdr_id} if u):
-                alerts_out.append(
-                    alerts.AlertIn(
-                        user_id=user_id,
-                        kind="lead_recycled",
-                        unit_id=lead.unit_id,
-                        lead_id=lead.pk,
-                        title=_("Lead recycled: %(name)s") % {"name": name},
-                        body=lead.reason,
-                        dedupe_key=f"recycled:{lead.pk}:{due.timestamp():.0f}:{user_id}",
-                    )
-                )
-            events.append((lead, {"from": from_stage, "to": lead.stage, "reason": lead.reason}))
-            result.recycled += 1
-        elif clock == SlaClock.ACCEPT:
-            # Not accepted in time: back to the SDR's queue to hand to someone else.
-            history.append(
-                LeadHistory(
-                    lead=lead,
-                    unit_id=lead.unit_id,
-                    kind=HistoryKind.OWNER,
-                    from_value=str(lead.owner_id or ""),
-                    to_value="",
-                    actor_label="SLA",
-                    reason=_("Not accepted in time"),
-                    at=now,
-                )
-            )
-            lead.owner_id, lead.handed_at = None, None
-            result.returned += 1
-        lead.sla_clock, lead.sla_due_at, lead.sla_warn_at = "", None, None
-        clock_restart(lead, policy=policy, now=now, missed=clock)
-        by_action["all"].append(lead)
-    SlaMiss.objects.bulk_create(misses, ignore_conflicts=True)
-    LeadHistory.objects.bulk_create(history)
-    Lead.objects.bulk_update(
-        by_action["all"],
-        [
-            "stage",
-            "is_open",
-            "owner",
-            "sdr",
-            "handed_at",
-            "accepted_at",
-            "reason",
-            "stage_changed_at",
-            "sla_clock",
-            "sla_due_at",
-            "sla_warn_at",
-            "credit_status",
-            "updated_at",
-        ],
-        batch_size=1000,
-    )
-    alerts.alerts_send(alerts_out)
-    for lead, data in events:
-        webhooks.emit_lead_event(lead, "lead.stage_changed", data)
-    return result
-
-
-def _credit_return(lead: Lead, now: dt.datetime, history: list[LeadHistory]) -> None:
-    if lead.credit_status != CreditStatus.PENDING:
-        return
-    revoked = lead.credit_due_at is not None and now < lead.credit_due_at
-    lead.credit_status = CreditStatus.REVOKED if revoked else CreditStatus.CREDITED
-    history.append(
-        LeadHistory(
-            lead=lead,
-            unit_id=lead.unit_id,
-            kind=HistoryKind.CREDIT,
-            from_value="pending",
-            to_value=lead.credit_status,
-            actor_label="SLA",
-            at=now,
-        )
-    )
 
 
 _CLAIM_WARN = f"""
