@@ -32,7 +32,7 @@ def test_mil_cannot_skip_to_sql_and_each_step_records_who_and_why(world):
         contact=_contact(world), unit=world.a, source="manual", actor=world.sdr
     )
     lead = result.lead
-    assert result.outcome == "opened" and lead.stage == Stage.MIL
+    assert (result.outcome, lead.stage) == ("opened", Stage.MIL)
     # When the SDR tries to jump to SQL
     with pytest.raises(ValidationError) as refused:
         services.lead_move(lead=lead, to_stage=Stage.SQL, actor=world.sdr)
