@@ -225,6 +225,9 @@ EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
 EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+# The public address of this install (e.g. https://leadloop.example.cn): alerts sent by
+# email or WeCom link back with it; empty: their links are relative paths.
+SITE_URL = env_str("SITE_URL", "").rstrip("/")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "LeadLoop <noreply@localhost>")
 SERVER_EMAIL = env_str("SERVER_EMAIL", DEFAULT_FROM_EMAIL)
 
@@ -312,6 +315,8 @@ CELERY_BEAT_SCHEDULE = {
     "sales-sla-sweep": {"task": "sales.sla_sweep", "schedule": 60.0},
     "sales-alert-deliveries": {"task": "sales.alert_deliveries_send", "schedule": 60.0},
     "sales-webhook-deliveries": {"task": "sales.webhook_deliveries_send", "schedule": 60.0},
+    # "A known contact of mine is active now": pricing views and form submissions.
+    "sales-contact-activity-sweep": {"task": "sales.contact_activity_sweep", "schedule": 60.0},
     # Source quality per channel from how its leads converted (seed 003), nightly.
     "sales-channel-quality": {
         "task": "sales.channel_quality",

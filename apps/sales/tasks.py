@@ -60,3 +60,7 @@ def leads_from_import(
     return intake.leads_from_import(
         unit_id=unit_id, contact_ids=contact_ids, temperature=temperature, import_id=import_id
     )
+
+
+# Tasks defined next to their areas; imported here so the worker registers them.
+from apps.sales.alert_tasks import contact_activity_sweep  # noqa: E402, F401
