@@ -316,6 +316,8 @@ CELERY_BEAT_SCHEDULE = {
     "sales-alert-deliveries": {"task": "sales.alert_deliveries_send", "schedule": 60.0},
     "sales-webhook-deliveries": {"task": "sales.webhook_deliveries_send", "schedule": 60.0},
     # "A known contact of mine is active now": pricing views and form submissions.
+    # CRM status and opportunity updates stored but not yet applied (a lost dispatch).
+    "sales-crm-inbound-sweep": {"task": "sales.crm_inbound_sweep", "schedule": 60.0},
     "sales-contact-activity-sweep": {"task": "sales.contact_activity_sweep", "schedule": 60.0},
     # Source quality per channel from how its leads converted (seed 003), nightly.
     "sales-channel-quality": {

@@ -36,3 +36,5 @@ register_nav(NavItem(Surface.CONSOLE, _("Sales setup"), "sales:setup", "sales.co
 register_nav(NavItem(Surface.SDR, _("Sales setup"), "sales:setup", "sales.configure", 70))
 register_nav(NavItem(Surface.SDR, _("Alerts"), "sales:alert-settings", "sales.view", 80))
 register_nav(NavItem(Surface.MOBILE, _("Alerts"), "sales:m-alert-settings", "sales.sell", 90))
+register_nav(NavItem(Surface.CONSOLE, _("Webhooks"), "sales:webhooks", "sales.configure", 75))
+register_nav(NavItem(Surface.SDR, _("Webhooks"), "sales:webhooks", "sales.configure", 75))

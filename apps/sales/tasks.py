@@ -64,3 +64,4 @@ def leads_from_import(
 
 # Tasks defined next to their areas; imported here so the worker registers them.
 from apps.sales.alert_tasks import contact_activity_sweep  # noqa: E402, F401
+from apps.sales.crm_tasks import crm_inbound_process, crm_inbound_sweep  # noqa: E402, F401
