@@ -7,9 +7,12 @@ SQL decision missed recycles the lead), so the whole reaction is set-based:
 1. claim up to ``batch`` due leads ``FOR UPDATE SKIP LOCKED`` (a second worker skips them),
 2. update them (stage, owners, clock cleared, SDR credit settled),
 3. record one ``SlaMiss`` each (unique per lead, clock and due time: a replay adds none),
-4. write the history rows (the miss; the recycle; the owner change; the credit),
+4. write the history rows (the miss, or the recycle naming the missed clock; the owner
+   change; the credit),
 5. alert the people concerned per their alert settings (in-app notices; email and WeCom
-   deliveries for the sender task), and queue signed webhooks for stage changes,
+   deliveries for the sender task): the late person about the miss, or, when the miss
+   recycles the lead, its owner and SDR about the recycle (one notice each, not two);
+   and queue signed webhooks for stage changes,
 
 all in one statement, so a batch costs one round trip whatever its size. Texts (titles,
 reasons) are translated in Python once per batch and passed as parameters.
@@ -145,13 +148,13 @@ WITH due AS (
 ), history AS (
     INSERT INTO {HISTORY} (lead_id, unit_id, kind, from_value, to_value, actor_id,
                            actor_label, reason, at)
-    SELECT id, unit_id, 'sla', sla_clock, 'missed', NULL::bigint, 'SLA',
-           clock_label || ' ' || %(r_due)s || ' '
+    SELECT id, unit_id, CASE WHEN recycles THEN 'stage' ELSE 'sla' END,
+           CASE WHEN recycles THEN stage ELSE sla_clock END,
+           CASE WHEN recycles THEN new_stage ELSE 'missed' END, NULL::bigint, 'SLA',
+           CASE WHEN recycles THEN %(r_recycled)s || ' · ' ELSE '' END
+               || clock_label || ' ' || %(r_due)s || ' '
                || to_char(sla_due_at AT TIME ZONE %(tz)s, 'YYYY-MM-DD HH24:MI'), %(now)s
     FROM acted
-    UNION ALL
-    SELECT id, unit_id, 'stage', stage, new_stage, NULL, 'SLA', %(r_recycled)s, %(now)s
-    FROM acted WHERE recycles
     UNION ALL
     SELECT id, unit_id, 'owner', COALESCE(owner_id::text, ''), '', NULL, 'SLA',
            %(r_returned)s, %(now)s
@@ -169,7 +172,7 @@ WITH due AS (
                    %(id)s, id::text) AS url,
            'sla-miss:' || id || ':' || sla_clock || ':'
                || round(extract(epoch FROM sla_due_at)) AS dedupe_key
-    FROM acted WHERE late_user IS NOT NULL
+    FROM acted WHERE late_user IS NOT NULL AND NOT recycles
     UNION ALL
     SELECT u.user_id, a.unit_id, 'lead_recycled',
            replace(%(t_recycled)s, %(name)s, a.contact_name), %(r_recycled)s,
