@@ -11,7 +11,15 @@ from django.utils.translation import ngettext
 
 from apps.core import services
 from apps.core.admin_base import ScopedAdmin
-from apps.core.models import ApiToken, AuditLog, BusinessUnit, Membership, Notification, User
+from apps.core.models import (
+    ApiToken,
+    AuditLog,
+    BusinessUnit,
+    CalendarDay,
+    Membership,
+    Notification,
+    User,
+)
 
 
 class MembershipInline(admin.TabularInline):  # type: ignore[type-arg]
@@ -194,3 +202,53 @@ class NotificationAdmin(ScopedAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+
+@admin.register(CalendarDay)
+class CalendarDayAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """The statutory holiday calendar (one for the whole group). Unit administrators see
+    it; superusers and group administrators add next year's days when the State Council
+    publishes them. Saving drops the cached calendar (``workcalendar``)."""
+
+    list_display = ["date", "is_workday", "name", "source"]
+    list_filter = ["is_workday", "source"]
+    search_fields = ["name"]
+    date_hierarchy = "date"
+    ordering = ["-date"]
+    readonly_fields = ["source"]
+
+    def _is_unit_admin(self, request: HttpRequest) -> bool:
+        from apps.core.scoping import visible_unit_ids
+
+        user = request.user
+        return bool(
+            user.is_active
+            and user.is_staff
+            and (user.is_superuser or visible_unit_ids(user, "core.admin_unit"))
+        )
+
+    def _may_edit(self, request: HttpRequest) -> bool:
+        from apps.core.scoping import visible_unit_ids
+
+        user = request.user
+        if not (user.is_active and user.is_staff):
+            return False
+        if user.is_superuser:
+            return True
+        ids = visible_unit_ids(user, "core.admin_unit")
+        return BusinessUnit.objects.filter(pk__in=ids, parent__isnull=True).exists()
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return self._is_unit_admin(request)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._is_unit_admin(request)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return self._may_edit(request)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._may_edit(request)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._may_edit(request)
