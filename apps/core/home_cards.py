@@ -19,7 +19,6 @@ register_nav(NavItem(Surface.CONSOLE, _("Home"), "core:console-home", order=0, i
 register_nav(NavItem(Surface.CONSOLE, _("Team"), "core:team", "core.view_members", 900, "team"))
 register_nav(NavItem(Surface.CONSOLE, _("Audit log"), "core:audit", "core.view_audit", 910, "log"))
 register_nav(NavItem(Surface.CONSOLE, _("API tokens"), "core:tokens", "core.use_api", 920, "key"))
-register_nav(NavItem(Surface.SDR, _("Home"), "core:sdr-home", order=0, icon="home"))
 register_nav(NavItem(Surface.MOBILE, _("Home"), "core:mobile-home", order=0, icon="home"))
 
 
