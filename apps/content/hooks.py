@@ -25,7 +25,7 @@ class LeadRequest:
     campaign_id: int | None
 
 
-SubmissionHook = Callable[[Sequence[LeadRequest]], None]
+SubmissionHook = Callable[[Sequence[LeadRequest]], object]
 _SUBMISSION_HOOKS: dict[str, SubmissionHook] = {}
 
 

@@ -81,12 +81,19 @@ def _row_values(obj: models.Model, fields: list[str]) -> list[Any]:
     return out
 
 
-def _parse_values(model: type[models.Model], fields: list[str], raw: list[Any]) -> list[Any]:
+def _parse_values(queryset: models.QuerySet[Any], fields: list[str], raw: list[Any]) -> list[Any]:
+    """The cursor's values as Python values of each key: a model field's, or an
+    annotation's output field (a queue ordered by a computed rank pages the same way)."""
     if len(raw) != len(fields):
         raise InvalidCursor("cursor is not valid")
     parsed = []
     for name, value in zip(fields, raw, strict=True):
-        field = model._meta.get_field("id" if name == "pk" else name)
+        annotation = queryset.query.annotations.get(name)
+        field = (
+            annotation.output_field
+            if annotation is not None
+            else queryset.model._meta.get_field("id" if name == "pk" else name)
+        )
         try:
             parsed.append(field.to_python(value))  # type: ignore[union-attr]
         except Exception as exc:
@@ -107,7 +114,7 @@ def keyset_page(
     direction = "n"
     if cursor:
         raw, direction = _decode(cursor)
-        values = _parse_values(queryset.model, fields, raw)
+        values = _parse_values(queryset, fields, raw)
         # Going back means walking the ordering in reverse from the cursor.
         queryset = queryset.filter(_after(fields, values, descending != (direction == "p")))
     if direction == "p":

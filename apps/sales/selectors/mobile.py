@@ -7,10 +7,7 @@ narrowed to rows I own: on the phone another salesperson's lead or deal does not
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
-import json
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -28,11 +25,11 @@ from django.db.models import (
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Coalesce, Least, NullIf
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
 from apps.contacts.models import Activity, ContactTag, Identity, Tag, TagKind
 from apps.core.models import User
+from apps.core.pagination import KeysetPage, keyset_page
 from apps.sales.models import (
     FollowUp,
     HistoryKind,
@@ -56,51 +53,14 @@ HISTORY_SHOWN = 10
 FOLLOW_UPS_SHOWN = 10
 
 
-class InvalidCursor(ValueError):
-    pass
+Page = KeysetPage
 
 
-@dataclass(frozen=True)
-class Page:
-    items: list[Any]
-    next_cursor: str | None
-
-
-# --- Keyset paging on an annotated key ------------------------------------------------------
-# apps.core.pagination pages on model fields; these lists sort on a computed key (the
-# earlier of next step and SLA due), so they page on (key, id) here, forwards only.
-
-
-def _encode(key: dt.datetime, pk: int) -> str:
-    raw = json.dumps([key.isoformat(), pk], separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def _decode(cursor: str) -> tuple[dt.datetime, int]:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        raw_key, pk = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        key = parse_datetime(raw_key)
-    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError) as exc:
-        raise InvalidCursor("cursor is not valid") from exc
-    if key is None or not isinstance(pk, int) or timezone.is_naive(key):
-        raise InvalidCursor("cursor is not valid")
-    return key, pk
-
-
-def _keyset(qs: QuerySet[Any], *, cursor: str | None, size: int, descending: bool) -> Page:
-    """One page of ``qs`` (annotated with ``sort_key``) ordered by (sort_key, id)."""
-    if cursor:
-        key, pk = _decode(cursor)
-        if descending:
-            qs = qs.filter(Q(sort_key__lt=key) | Q(sort_key=key, pk__lt=pk))
-        else:
-            qs = qs.filter(Q(sort_key__gt=key) | Q(sort_key=key, pk__gt=pk))
+def _keyset(qs: QuerySet[Any], *, cursor: str | None, size: int, descending: bool) -> Page[Any]:
+    """One page of ``qs`` (annotated with ``sort_key``, the earlier of next step and SLA
+    due) ordered by (sort_key, id)."""
     order = ("-sort_key", "-id") if descending else ("sort_key", "id")
-    rows = list(qs.order_by(*order)[: size + 1])
-    items = rows[:size]
-    next_cursor = _encode(items[-1].sort_key, items[-1].pk) if len(rows) > size else None
-    return Page(items, next_cursor)
+    return keyset_page(qs, ordering=order, cursor=cursor, size=size)
 
 
 # --- Leads ----------------------------------------------------------------------------------

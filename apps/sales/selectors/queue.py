@@ -11,21 +11,12 @@ from typing import Any
 from django.db.models import Case, IntegerField, QuerySet, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
 from apps.contacts.selectors.contacts import ContactProfile, contact_profile
 from apps.contacts.selectors.timeline import TimelineEntry, contact_timeline, timeline_entries
 from apps.core.models import BusinessUnit, User
-from apps.core.pagination import (
-    MAX_PAGE_SIZE,
-    InvalidCursor,
-    KeysetPage,
-    _after,
-    _decode,
-    _encode,
-    _row_values,
-)
+from apps.core.pagination import KeysetPage, keyset_page
 from apps.core.roles import Role, roles_with
 from apps.core.scoping import unit_roles, visible_unit_ids
 from apps.sales.models import (
@@ -126,45 +117,12 @@ def lead_queue(
     return _ranked(qs)
 
 
-def _parse_key(raw: list[Any]) -> list[Any]:
-    if len(raw) != len(QUEUE_ORDERING):
-        raise InvalidCursor("cursor is not valid")
-    rank, due, pk = raw
-    when = parse_datetime(due) if isinstance(due, str) else None
-    if not isinstance(rank, int) or not isinstance(pk, int) or when is None:
-        raise InvalidCursor("cursor is not valid")
-    return [rank, when, pk]
-
-
 def queue_page(
     qs: QuerySet[Lead], *, cursor: str | None = None, size: int = 50
 ) -> KeysetPage[Lead]:
-    """``apps.core.pagination.keyset_page`` for the queue's ordering.
-
-    Core's version parses a cursor back through the model's fields, and two of the queue's
-    keys are annotations (temperature rank, due time with "no clock" last); the cursor
-    format and the range condition are core's own.
-    """
-    size = max(1, min(size, MAX_PAGE_SIZE))
-    fields = list(QUEUE_ORDERING)
-    direction = "n"
-    if cursor:
-        raw, direction = _decode(cursor)
-        values = _parse_key(raw)
-        qs = qs.filter(_after(fields, values, direction == "p"))
-    if direction == "p":
-        rows = list(qs.order_by(*(f"-{f}" for f in fields))[: size + 1])
-        has_more = len(rows) > size
-        items = list(reversed(rows[:size]))
-        next_cursor = _encode(_row_values(items[-1], fields), "n") if items else None
-        previous = _encode(_row_values(items[0], fields), "p") if items and has_more else None
-        return KeysetPage(items, next_cursor, previous)
-    rows = list(qs.order_by(*fields)[: size + 1])
-    has_more = len(rows) > size
-    items = rows[:size]
-    next_cursor = _encode(_row_values(items[-1], fields), "n") if items and has_more else None
-    previous = _encode(_row_values(items[0], fields), "p") if items and cursor else None
-    return KeysetPage(items, next_cursor, previous)
+    """One page of the ranked queue (keys: the temperature rank and due-time annotations,
+    then id)."""
+    return keyset_page(qs, ordering=QUEUE_ORDERING, cursor=cursor, size=size)
 
 
 # --- SLA countdown ----------------------------------------------------------------------------

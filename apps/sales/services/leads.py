@@ -314,11 +314,22 @@ def _set_owner(
 
 
 @transaction.atomic
-def lead_assign_sdr(*, lead: Lead, sdr: Any, actor: Any, now: dt.datetime | None = None) -> Lead:
+def lead_assign_sdr(
+    *,
+    lead: Lead,
+    sdr: Any,
+    actor: Any,
+    only_if_unassigned: bool = False,
+    now: dt.datetime | None = None,
+) -> Lead:
+    """Make ``sdr`` the lead's SDR. ``only_if_unassigned``: "take it" from the unassigned
+    list, refused when someone took it first (checked under the row lock)."""
     now = _now(now)
     lead = _locked(lead)
     if not lead.is_open:
         raise ValidationError(_("The lead is closed."))
+    if only_if_unassigned and lead.sdr_id is not None:
+        raise ValidationError(_("Someone else took this lead already."))
     _set_sdr(lead, sdr.pk, actor=actor, now=now)
     sla.clock_restart(lead, policy=policy_for(lead.unit_id), now=now)
     lead.save()

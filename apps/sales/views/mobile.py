@@ -22,6 +22,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from apps.contacts.services.contacts import contact_tags_change
+from apps.core.pagination import InvalidCursor
 from apps.core.roles import Surface
 from apps.core.scoping import visible_unit_ids
 from apps.core.web import surface_context, surface_required, user_of
@@ -75,7 +76,7 @@ def _cursor(request: HttpRequest) -> str | None:
 def _page(request: HttpRequest, fetch: Any, **kwargs: Any) -> selectors.Page:
     try:
         return fetch(cursor=_cursor(request), **kwargs)  # type: ignore[no-any-return]
-    except selectors.InvalidCursor:
+    except InvalidCursor:
         messages.warning(request, _("That page link is no longer valid; showing the first page."))
         return fetch(cursor=None, **kwargs)  # type: ignore[no-any-return]
 

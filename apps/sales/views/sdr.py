@@ -113,7 +113,7 @@ def take(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, _("Someone else took this lead already."))
         return redirect(back)
     try:
-        services.lead_assign_sdr(lead=lead, sdr=user, actor=user)
+        services.lead_assign_sdr(lead=lead, sdr=user, actor=user, only_if_unassigned=True)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
         return redirect(back)
