@@ -47,6 +47,32 @@ def surface_required(surface: str) -> Callable[..., Any]:
     return decorator
 
 
+def surfaces_required(*surfaces: str) -> Callable[..., Any]:
+    """Log in, then serve the page in the first of ``surfaces`` the user may open (a page
+    for sales managers and marketers alike: the console for one, the lead queue for the
+    other); 403 when none."""
+
+    def decorator(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
+        @login_required
+        @wraps(view)
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+            mine = selectors.user_surfaces(user=user_of(request))  # type: ignore[arg-type]
+            surface = next((s for s in surfaces if s in mine), None)
+            if surface is None:
+                return render(
+                    request,
+                    "core/forbidden.html",
+                    {"surface": Surface(surfaces[0]).label},
+                    status=403,
+                )
+            request.surface = surface  # type: ignore[attr-defined]
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
 def page_units(request: HttpRequest, permission: str = "core.view_unit") -> set[int] | None:
     """Units the unit switcher narrows this page to; None when nothing is picked (the
     selectors' own scoping then shows every unit the user may see)."""

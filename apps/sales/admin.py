@@ -12,11 +12,17 @@ from django.http import Http404, HttpRequest
 from apps.core.admin_base import ScopedAdmin
 from apps.core.scoping import visible_unit_ids
 from apps.sales.models import (
+    AlertDelivery,
     AlertSettings,
+    Assignment,
     AssignmentRule,
+    CrmInbound,
+    FollowUp,
+    IdempotencyRecord,
     Lead,
     LeadHistory,
     Opportunity,
+    OpportunityContact,
     SalesTeam,
     SlaMiss,
     SlaPolicy,
@@ -122,6 +128,7 @@ class OpportunityAdmin(ScopedAdmin):
 class SlaPolicyAdmin(ScopedAdmin):
     list_display = ["unit", "work_start", "work_end", "accept_value", "accept_unit", "use_tql"]
     list_select_related = ["unit"]
+    search_fields = ["unit__name", "unit__code"]
 
     def get_form(
         self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
@@ -208,6 +215,7 @@ class SlaMissAdmin(ReadOnlyMixin, ScopedAdmin):  # type: ignore[misc]
     list_display = ["lead", "unit", "user", "clock", "due_at", "missed_at"]
     list_filter = ["clock", "unit"]
     list_select_related = ["unit", "user"]
+    search_fields = ["lead__contact__name", "user__username"]
     date_hierarchy = "due_at"
     show_full_result_count = False
 
@@ -261,3 +269,70 @@ class AlertSettingsAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             if not found:
                 raise Http404
         return super().change_view(request, object_id, form_url, extra_context)
+
+
+@admin.register(LeadHistory)
+class LeadHistoryAdmin(ReadOnlyMixin, ScopedAdmin):  # type: ignore[misc]
+    list_display = ["lead", "kind", "from_value", "to_value", "actor_label", "at"]
+    list_filter = ["kind", "unit"]
+    search_fields = ["reason", "actor_label", "lead__contact__name"]
+    list_select_related = ["lead__contact"]
+    show_full_result_count = False
+
+
+@admin.register(FollowUp)
+class FollowUpAdmin(ReadOnlyMixin, ScopedAdmin):  # type: ignore[misc]
+    list_display = ["lead", "kind", "user", "occurred_at", "next_step_at"]
+    list_filter = ["kind", "unit"]
+    search_fields = ["note", "next_step", "lead__contact__name"]
+    list_select_related = ["lead__contact", "user"]
+    show_full_result_count = False
+
+
+@admin.register(TeamMember)
+class TeamMemberAdmin(ScopedAdmin):
+    list_display = ["team", "user", "capacity", "is_active", "penalised"]
+    list_filter = ["is_active", "penalised"]
+    search_fields = ["team__name", "user__username"]
+    list_select_related = ["team", "user"]
+
+
+@admin.register(Assignment)
+class AssignmentAdmin(ReadOnlyMixin, ScopedAdmin):  # type: ignore[misc]
+    list_display = ["lead", "user", "role", "rule", "team", "at"]
+    list_filter = ["role", "unit"]
+    search_fields = ["lead__contact__name", "user__username"]
+    list_select_related = ["lead__contact", "user", "rule", "team"]
+    show_full_result_count = False
+
+
+@admin.register(OpportunityContact)
+class OpportunityContactAdmin(ReadOnlyMixin, ScopedAdmin):  # type: ignore[misc]
+    list_display = ["opportunity", "contact", "added_at", "reason"]
+    search_fields = ["opportunity__name", "contact__name"]
+    list_select_related = ["opportunity", "contact"]
+
+
+@admin.register(CrmInbound)
+class CrmInboundAdmin(ReadOnlyMixin, ScopedAdmin):  # type: ignore[misc]
+    list_display = ["event_id", "unit", "kind", "status", "received_at", "processed_at"]
+    list_filter = ["status", "kind", "unit"]
+    search_fields = ["event_id"]
+    show_full_result_count = False
+
+
+class _PerPersonAdmin(ReadOnlyMixin, AlertSettingsAdmin):  # type: ignore[misc]
+    """Rows that belong to a person, shown to admins of that person's units."""
+
+
+@admin.register(AlertDelivery)
+class AlertDeliveryAdmin(_PerPersonAdmin):
+    list_display = ["user", "channel", "kind", "status", "attempts", "created_at", "sent_at"]
+    list_filter = ["channel", "kind", "status"]
+    search_fields = ["user__username", "title"]
+
+
+@admin.register(IdempotencyRecord)
+class IdempotencyRecordAdmin(_PerPersonAdmin):
+    list_display = ["key", "user", "method", "path", "status_code", "created_at"]
+    search_fields = ["key", "path", "user__username"]

@@ -278,6 +278,9 @@ class OpportunityContact(models.Model):
     added_at = models.DateTimeField(_("added"), default=timezone.now)
     reason = models.CharField(_("why"), max_length=200, blank=True)
 
+    objects = ScopedQuerySet.as_manager()
+    scope_field = "opportunity__unit"
+
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["opportunity", "contact"], name="oppcontact_once")

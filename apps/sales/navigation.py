@@ -38,3 +38,4 @@ register_nav(NavItem(Surface.SDR, _("Alerts"), "sales:alert-settings", "sales.vi
 register_nav(NavItem(Surface.MOBILE, _("Alerts"), "sales:m-alert-settings", "sales.sell", 90))
 register_nav(NavItem(Surface.CONSOLE, _("Webhooks"), "sales:webhooks", "sales.configure", 75))
 register_nav(NavItem(Surface.SDR, _("Webhooks"), "sales:webhooks", "sales.configure", 75))
+register_nav(NavItem(Surface.SDR, _("Sales reports"), "sales:reports", "sales.reports", 60))

@@ -17,12 +17,12 @@ from django.views.decorators.http import require_GET
 from apps.core.models import BusinessUnit
 from apps.core.roles import Surface
 from apps.core.scoping import visible_unit_ids
-from apps.core.web import page_units, surface_context, surface_required, user_of
+from apps.core.web import page_units, surface_context, surfaces_required, user_of
 from apps.sales.models import SlaClock
 from apps.sales.selectors import reports as selectors
 
 
-@surface_required(Surface.CONSOLE)
+@surfaces_required(Surface.CONSOLE, Surface.SDR)
 @require_GET
 def sales_reports(request: HttpRequest) -> HttpResponse:
     user = user_of(request)
@@ -49,7 +49,7 @@ def sales_reports(request: HttpRequest) -> HttpResponse:
     )
     context = surface_context(
         request,
-        Surface.CONSOLE,
+        request.surface,  # type: ignore[attr-defined]
         period=period,
         period_key="custom" if errors else period.key,
         # Bad dates are shown back as typed; otherwise the period's own first and last day.
