@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from apps.core import services
-from apps.core.admin_base import ScopedAdmin
+from apps.core.admin_base import ScopedAdmin, is_unit_admin
 from apps.core.models import (
     ApiToken,
     AuditLog,
@@ -218,14 +218,7 @@ class CalendarDayAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     readonly_fields = ["source"]
 
     def _is_unit_admin(self, request: HttpRequest) -> bool:
-        from apps.core.scoping import visible_unit_ids
-
-        user = request.user
-        return bool(
-            user.is_active
-            and user.is_staff
-            and (user.is_superuser or visible_unit_ids(user, "core.admin_unit"))
-        )
+        return is_unit_admin(request)
 
     def _may_edit(self, request: HttpRequest) -> bool:
         from apps.core.scoping import visible_unit_ids

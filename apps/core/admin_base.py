@@ -15,6 +15,14 @@ from django.http import Http404, HttpRequest, HttpResponse
 from apps.core.scoping import visible_unit_ids
 
 
+def is_unit_admin(request: HttpRequest, permission: str = "core.admin_unit") -> bool:
+    """Staff holding the admin role in some unit (or superusers)."""
+    user = request.user
+    if not (user.is_active and user.is_staff):
+        return False
+    return user.is_superuser or bool(visible_unit_ids(user, permission))
+
+
 class ScopedAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     # Staff administer units they hold the admin role in.
     admin_permission = "core.admin_unit"
@@ -26,10 +34,7 @@ class ScopedAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         return qs.visible_to(request.user, self.admin_permission)  # type: ignore[attr-defined]
 
     def _is_unit_admin(self, request: HttpRequest) -> bool:
-        user = request.user
-        if not (user.is_active and user.is_staff):
-            return False
-        return user.is_superuser or bool(visible_unit_ids(user, self.admin_permission))
+        return is_unit_admin(request, self.admin_permission)
 
     # Admin rights follow the admin role in a unit, not Django's per-model permissions:
     # a unit administrator manages their units' records and nothing else.

@@ -9,7 +9,7 @@ from typing import Any
 from django.contrib import admin
 from django.http import Http404, HttpRequest
 
-from apps.core.admin_base import ScopedAdmin
+from apps.core.admin_base import ScopedAdmin, is_unit_admin
 from apps.core.scoping import visible_unit_ids
 from apps.sales.models import (
     AlertDelivery,
@@ -236,12 +236,7 @@ class AlertSettingsAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         return qs.filter(user__memberships__unit_id__in=units).distinct()
 
     def _is_unit_admin(self, request: HttpRequest) -> bool:
-        user = request.user
-        return bool(
-            user.is_active
-            and user.is_staff
-            and (user.is_superuser or visible_unit_ids(user, "core.admin_unit"))
-        )
+        return is_unit_admin(request)
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         return self._is_unit_admin(request)

@@ -20,6 +20,7 @@ from apps.sales.models import (
     SlaPolicy,
     Stage,
 )
+from apps.sales.services.config import POLICY_FIELDS
 
 BANT_LABELS = {
     "budget": gettext_lazy("Budget"),
@@ -39,25 +40,7 @@ class SlaPolicyForm(forms.ModelForm):  # type: ignore[type-arg]
 
     class Meta:
         model = SlaPolicy
-        fields = [
-            "work_start",
-            "work_end",
-            "first_touch_value",
-            "first_touch_unit",
-            "accept_value",
-            "accept_unit",
-            "sql_value",
-            "sql_unit",
-            "follow_up_value",
-            "follow_up_unit",
-            "recycle_to_sdr",
-            "warn_before_minutes",
-            "penalty_misses",
-            "penalty_share",
-            "sdr_credit_days",
-            "bant_required",
-            "use_tql",
-        ]
+        fields = list(POLICY_FIELDS)
         widgets = {
             "work_start": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
             "work_end": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
