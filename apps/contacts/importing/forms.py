@@ -49,7 +49,7 @@ class MappingForm(forms.Form):
     )
     consent_basis = forms.ChoiceField(label=_("Consent basis"), required=False)
     opens_lead = forms.ChoiceField(
-        label=_("Open leads"),
+        label=_("Create leads"),
         required=False,
         choices=[
             ("", _("No: contacts only")),
