@@ -164,3 +164,31 @@ def statutory_rows() -> list[tuple[dt.date, bool, str]]:
     for day, holiday in constants.workdays.items():
         rows.append((day, True, str(holiday or "")))
     return sorted(rows)
+
+
+# --- Reading the calendar for pages (it is one for every unit: nothing to scope) -------------
+
+
+def calendar_years() -> list[dict[str, int]]:
+    """Per year, newest first: how many holidays and make-up working days are known."""
+    from django.db.models import Count, Q
+    from django.db.models.functions import ExtractYear
+
+    from apps.core.models import CalendarDay
+
+    return list(
+        CalendarDay.objects.annotate(year=ExtractYear("date"))
+        .values("year")
+        .annotate(
+            holidays=Count("id", filter=Q(is_workday=False)),
+            makeup=Count("id", filter=Q(is_workday=True)),
+        )
+        .order_by("-year")
+    )
+
+
+def calendar_days_from(year: int, limit: int = 60) -> list[Any]:
+    """The exception days from ``year`` on, in date order."""
+    from apps.core.models import CalendarDay
+
+    return list(CalendarDay.objects.filter(date__year__gte=year).order_by("date")[:limit])

@@ -26,7 +26,9 @@ from apps.contacts.hooks import (
     register_retention_guard,
     register_subject_hooks,
 )
+from apps.core.roles import Surface
 from apps.core.scoping import visible_unit_ids
+from apps.core.selectors import user_surfaces
 from apps.sales.models import (
     FollowUp,
     HistoryKind,
@@ -61,6 +63,9 @@ def _leads_panel(request: Any, contact: Any) -> tuple[str, dict[str, Any]] | Non
         "contact": contact,
         # The lead page is a console page; the contact page is too.
         "link": True,
+        # People who work leads may open one here (the page lives in the lead queue).
+        "may_open": bool(user.is_superuser or visible_unit_ids(user, "sales.work"))
+        and Surface.SDR in user_surfaces(user=user),
     }
 
 

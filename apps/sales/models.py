@@ -176,7 +176,7 @@ class SlaPolicy(models.Model):
     use_tql = models.BooleanField(
         _("telemarketing stage (TQL)"),
         default=False,
-        help_text=_("Leads pass a call-centre check (TQL) between MIL and MQL."),
+        help_text=_("MQLs pass a call-centre check (TQL) before they go to sales."),
     )
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 

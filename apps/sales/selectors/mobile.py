@@ -259,21 +259,26 @@ def lead_360(*, user: User, lead: Lead) -> Lead360:
     """The parts of the lead page that are lists (five queries, however long they are)."""
     shown = ("phone", "email", "wecom")  # the order they are listed in: call first
     identities = sorted(
-        Identity.objects.filter(contact_id=lead.contact_id, kind__in=shown).order_by("id"),
+        Identity.objects.dangerously_unscoped()
+        .filter(contact_id=lead.contact_id, kind__in=shown)
+        .order_by("id"),
         key=lambda i: shown.index(i.kind),
     )
     history = list(
-        LeadHistory.objects.filter(lead=lead, kind=HistoryKind.STAGE)
+        LeadHistory.objects.dangerously_unscoped()
+        .filter(lead=lead, kind=HistoryKind.STAGE)
         .select_related("actor")
         .order_by("-at", "-id")[:HISTORY_SHOWN]
     )
     follow_ups = list(
-        FollowUp.objects.filter(lead=lead)
+        FollowUp.objects.dangerously_unscoped()
+        .filter(lead=lead)
         .select_related("user")
         .order_by("-occurred_at", "-id")[:FOLLOW_UPS_SHOWN]
     )
     tags = list(
-        ContactTag.objects.filter(contact_id=lead.contact_id, tag__unit_id=lead.unit_id)
+        ContactTag.objects.dangerously_unscoped()
+        .filter(contact_id=lead.contact_id, tag__unit_id=lead.unit_id)
         .select_related("tag")
         .order_by("tag__name")
     )

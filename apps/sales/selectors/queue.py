@@ -218,10 +218,10 @@ def _labels(rows: list[LeadHistory]) -> list[HistoryRow]:
             units |= ids
     names: dict[tuple[str, str], str] = {}
     if people:
-        for u in User.objects.filter(pk__in=people):
+        for u in User.objects.dangerously_unscoped().filter(pk__in=people):
             names[("person", str(u.pk))] = str(u)
     if units:
-        for b in BusinessUnit.objects.filter(pk__in=units):
+        for b in BusinessUnit.objects.dangerously_unscoped().filter(pk__in=units):
             names[("unit", str(b.pk))] = b.name
     stages = dict(Stage.choices)
 
@@ -259,20 +259,25 @@ def lead_page(*, user: User, lead: Lead, now: dt.datetime | None = None) -> Lead
     """Everything the lead page shows, in a fixed number of queries."""
     policy = policy_for(lead.unit_id)
     history = list(
-        LeadHistory.objects.filter(lead=lead)
+        LeadHistory.objects.dangerously_unscoped()
+        .filter(lead=lead)
         .select_related("actor")
         .order_by("-at", "-id")[:HISTORY_SHOWN]
     )
     timeline = contact_timeline(user=user, contact=lead.contact, size=TIMELINE_SHOWN)
     parent_id = lead.unit.parent_id
     from_pool = parent_id is not None and (
-        LeadHistory.objects.filter(
-            lead=lead, kind=HistoryKind.UNIT, from_value=str(parent_id)
-        ).exists()
+        LeadHistory.objects.dangerously_unscoped()
+        .filter(lead=lead, kind=HistoryKind.UNIT, from_value=str(parent_id))
+        .exists()
     )
     sellers = unit_sellers(lead=lead)
     group_units = (
-        list(BusinessUnit.objects.filter(parent_id=lead.unit_id, is_active=True).order_by("name"))
+        list(
+            BusinessUnit.objects.dangerously_unscoped()
+            .filter(parent_id=lead.unit_id, is_active=True)
+            .order_by("name")
+        )
         if lead.unit.is_group
         else []
     )
@@ -288,7 +293,8 @@ def lead_page(*, user: User, lead: Lead, now: dt.datetime | None = None) -> Lead
         timeline=timeline_entries(timeline),
         history=_labels(history),
         follow_ups=list(
-            FollowUp.objects.filter(lead=lead)
+            FollowUp.objects.dangerously_unscoped()
+            .filter(lead=lead)
             .select_related("user")
             .order_by("-occurred_at", "-id")[:FOLLOW_UPS_SHOWN]
         ),
@@ -303,7 +309,8 @@ def lead_page(*, user: User, lead: Lead, now: dt.datetime | None = None) -> Lead
 def unit_sellers(*, lead: Lead) -> list[User]:
     """Who the lead may be handed to: the unit's (or its group's) sales and managers."""
     return list(
-        User.objects.filter(
+        User.objects.dangerously_unscoped()
+        .filter(
             is_active=True,
             memberships__unit_id__in=[u for u in (lead.unit_id, lead.unit.parent_id) if u],
             memberships__role__in=SELLER_ROLES,
@@ -322,7 +329,8 @@ def pool_group_ids(*, user: User) -> list[int]:
     if not ids:
         return []
     return list(
-        BusinessUnit.objects.filter(pk__in=sorted(ids), parent__isnull=True, is_active=True)
+        BusinessUnit.objects.dangerously_unscoped()
+        .filter(pk__in=sorted(ids), parent__isnull=True, is_active=True)
         .order_by("id")
         .values_list("id", flat=True)
     )
@@ -336,8 +344,10 @@ def pool_leads(*, user: User, group_ids: list[int]) -> QuerySet[Lead]:
 
 def pool_units(*, group_ids: list[int]) -> dict[int, list[BusinessUnit]]:
     found: dict[int, list[BusinessUnit]] = {g: [] for g in group_ids}
-    for unit in BusinessUnit.objects.filter(parent_id__in=group_ids, is_active=True).order_by(
-        "name", "id"
+    for unit in (
+        BusinessUnit.objects.dangerously_unscoped()
+        .filter(parent_id__in=group_ids, is_active=True)
+        .order_by("name", "id")
     ):
         found[unit.parent_id or 0].append(unit)
     return found
@@ -362,7 +372,13 @@ def pool_declined(*, user: User, group_ids: list[int]) -> list[DeclinedRow]:
         .order_by("-at", "-id")[:DECLINED_SHOWN]
     )
     ids = {int(r.from_value) for r in rows if r.from_value.isdigit()}
-    names = dict(BusinessUnit.objects.filter(pk__in=ids).values_list("id", "name")) if ids else {}
+    names = (
+        dict(
+            BusinessUnit.objects.dangerously_unscoped().filter(pk__in=ids).values_list("id", "name")
+        )
+        if ids
+        else {}
+    )
     return [DeclinedRow(r, names.get(int(r.from_value), r.from_value)) for r in rows]
 
 

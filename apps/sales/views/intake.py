@@ -86,7 +86,11 @@ class NewLeadForm(forms.Form):
 def _units(request: HttpRequest) -> list[BusinessUnit]:
     user = user_of(request)
     ids = visible_unit_ids(user, WORK)
-    return list(BusinessUnit.objects.filter(pk__in=ids, is_active=True).order_by("name"))
+    return list(
+        BusinessUnit.objects.dangerously_unscoped()
+        .filter(pk__in=ids, is_active=True)
+        .order_by("name")
+    )
 
 
 def _known_contact(request: HttpRequest) -> Contact | None:

@@ -68,7 +68,11 @@ def _choices(user: User, unit_ids: set[int] | None) -> tuple[list[BusinessUnit],
         .filter(unit_id__in=ids, role__in=PEOPLE_ROLES)
         .values("user_id")
     )
-    people = list(User.objects.filter(pk__in=people_ids, is_active=True).order_by("username"))
+    people = list(
+        User.objects.dangerously_unscoped()
+        .filter(pk__in=people_ids, is_active=True)
+        .order_by("username")
+    )
     return unit_list, people
 
 
@@ -130,7 +134,11 @@ def _history_rows(history: list[LeadHistory]) -> list[dict[str, Any]]:
         for v in (h.from_value, h.to_value)
         if v.isdigit()
     }
-    names = {u.pk: str(u) for u in User.objects.filter(pk__in=ids)} if ids else {}
+    names = (
+        {u.pk: str(u) for u in User.objects.dangerously_unscoped().filter(pk__in=ids)}
+        if ids
+        else {}
+    )
     labels: dict[str, dict[str, str]] = {
         HistoryKind.STAGE: {k: str(v) for k, v in Stage.choices},
         HistoryKind.CREDIT: {k: str(v) for k, v in CreditStatus.choices},

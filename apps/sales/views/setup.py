@@ -24,12 +24,12 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
-from apps.core.models import BusinessUnit, CalendarDay
+from apps.core.models import BusinessUnit
 from apps.core.roles import Surface
 from apps.core.scoping import visible_unit_ids
 from apps.core.selectors import user_surfaces
 from apps.core.web import page_units, surface_context, user_of
-from apps.core.workcalendar import years_without_data
+from apps.core.workcalendar import calendar_days_from, calendar_years, years_without_data
 from apps.nurture.models import Tier
 from apps.sales.forms import (
     CLOCKS,
@@ -306,19 +306,8 @@ def _summary(c: dict[str, Any]) -> list[str]:
 
 
 def _calendar_context(request: HttpRequest, form: CalendarDayForm | None) -> dict[str, Any]:
-    from django.db.models import Count, Q
-    from django.db.models.functions import ExtractYear
-
     this_year = timezone.localdate().year
-    rows = list(
-        CalendarDay.objects.annotate(year=ExtractYear("date"))
-        .values("year")
-        .annotate(
-            holidays=Count("id", filter=Q(is_workday=False)),
-            makeup=Count("id", filter=Q(is_workday=True)),
-        )
-        .order_by("-year")
-    )
+    rows = calendar_years()
     recent = [r for r in rows if r["year"] >= this_year - 2]
     user = user_of(request)
     may_edit = calendar_may_edit(user)
@@ -326,9 +315,7 @@ def _calendar_context(request: HttpRequest, form: CalendarDayForm | None) -> dic
         "calendar_years": recent or rows[:3],
         "calendar_missing": years_without_data([this_year, this_year + 1]),
         "calendar_form": (form or CalendarDayForm()) if may_edit else None,
-        "calendar_recent": list(
-            CalendarDay.objects.filter(date__year__gte=this_year).order_by("date")[:60]
-        ),
+        "calendar_recent": calendar_days_from(this_year),
         "this_year": this_year,
     }
 
@@ -338,7 +325,12 @@ def calendar_may_edit(user: Any) -> bool:
     if user.is_superuser:
         return True
     ids = visible_unit_ids(user, "core.admin_unit")
-    return bool(ids) and BusinessUnit.objects.filter(pk__in=ids, parent__isnull=True).exists()
+    return (
+        bool(ids)
+        and BusinessUnit.objects.dangerously_unscoped()
+        .filter(pk__in=ids, parent__isnull=True)
+        .exists()
+    )
 
 
 # --- The page -------------------------------------------------------------------------------
@@ -667,7 +659,7 @@ def _route_test(
             if routed.user_id is not None:
                 from apps.core.models import User
 
-                person = User.objects.filter(pk=routed.user_id).first()
+                person = User.objects.dangerously_unscoped().filter(pk=routed.user_id).first()
             result = {"lead": lead, "routed": routed, "person": person}
     status = 200 if result is not None else 400
     return _page(
