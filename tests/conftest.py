@@ -108,9 +108,11 @@ def _holiday_calendar(request: pytest.FixtureRequest) -> Any:
 
     forget_calendar()
     marker = request.node.get_closest_marker("django_db")
-    transactional = "transactional_db" in request.fixturenames or "live_server" in (
-        request.fixturenames
-    ) or bool(marker and marker.kwargs.get("transaction"))
+    transactional = (
+        "transactional_db" in request.fixturenames
+        or "live_server" in (request.fixturenames)
+        or bool(marker and marker.kwargs.get("transaction"))
+    )
     if transactional or marker or "db" in request.fixturenames:
         request.getfixturevalue("transactional_db" if transactional else "db")
         from apps.core.models import CalendarDay

@@ -123,9 +123,20 @@ def seed_core(scale: int = 1) -> dict[str, int]:
     }
 
 
-def seed_all(scale: int = 1, log: Callable[[str], None] = print) -> None:
+def _app_of(step: DemoStep) -> str:
+    """``apps.sales.demo`` → ``sales``."""
+    parts = step.__module__.split(".")
+    return parts[1] if len(parts) > 1 and parts[0] == "apps" else parts[0]
+
+
+def seed_all(
+    scale: int = 1, log: Callable[[str], None] = print, only: set[str] | None = None
+) -> None:
+    """Every app's demo, in order. ``only``: just these apps' steps (core always runs)."""
     counts = seed_core(scale)
     log(f"core: {counts['units']} units, {counts['users']} users, {counts['memberships']} roles")
     for _order, name, step in sorted(_STEPS, key=lambda s: s[0]):
+        if only is not None and _app_of(step) not in only:
+            continue
         log(f"{name}…")
         step(scale)

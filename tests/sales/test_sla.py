@@ -224,7 +224,11 @@ def test_a_unit_that_recycles_to_the_sdr_gets_the_lead_back_in_the_sdr_queue(wor
     assert (first.recycled, second.recycled) == (1, 0)
     lead.refresh_from_db()
     assert (lead.stage, lead.sdr_id, lead.owner_id, lead.handed_at, lead.accepted_at) == (
-        Stage.MIL, world.sdr.pk, None, None, None,
+        Stage.MIL,
+        world.sdr.pk,
+        None,
+        None,
+        None,
     )
     assert list(SlaMiss.objects.values_list("user_id", "clock")) == [(world.sales.pk, "follow_up")]
     moves = LeadHistory.objects.filter(lead=lead, kind="stage", actor_label="SLA")

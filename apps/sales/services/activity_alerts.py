@@ -192,6 +192,8 @@ def contact_activity_sweep(*, now: dt.datetime | None = None) -> SweepResult:
                 lead_id=burst.lead_id,
                 url=alerts.lead_url(burst.lead_id, mobile=user_id == burst.owner_id),
                 dedupe_key=key,
+                # content already rings the sharer's bell for every known-contact open
+                only=("email", "wecom") if burst.what == "share" else None,
             )
         )
     try:

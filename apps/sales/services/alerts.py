@@ -28,6 +28,9 @@ class AlertIn:
     lead_id: int | None = None
     url: str = ""
     dedupe_key: str | None = None
+    # Channels this alert may use at most (None: any the person chose). A share-link open
+    # is already in the bell (content notifies the sharer), so it goes by email/WeCom only.
+    only: tuple[str, ...] | None = None
 
 
 def channels_of(user_ids: set[int]) -> dict[int, tuple[dict[str, list[str]], str]]:
@@ -56,6 +59,8 @@ def alerts_send(alerts: Sequence[AlertIn]) -> int:
     for alert in alerts:
         kinds, wecom_url = prefs[alert.user_id]
         chosen = kinds.get(alert.kind, [AlertChannel.IN_APP])
+        if alert.only is not None:
+            chosen = [c for c in chosen if c in alert.only]
         url = alert.url or (lead_url(alert.lead_id) if alert.lead_id else "")
         if AlertChannel.IN_APP in chosen:
             notices.append(
