@@ -5,6 +5,8 @@ BIN    := $(VENV)/bin
 DEPS_HASH := $(shell cat pyproject.toml | $(PYTHON) -c "import hashlib,sys;print(hashlib.sha1(sys.stdin.buffer.read()).hexdigest()[:12])")
 RUNTIME := $(VENV)/.installed-run-$(DEPS_HASH)
 DEV     := $(VENV)/.installed-dev-$(DEPS_HASH)
+# Two test processes (pytest-xdist): the suite is written to share one PostgreSQL and Redis.
+PYTEST_ARGS ?= -n 2
 
 .PHONY: run test lint typecheck layers checks pytest messages clean help
 
