@@ -281,11 +281,22 @@ class Notification(models.Model):
     """Something one person should know now (a contact opened their share link, a lead
     was assigned…): the bell in every surface counts the unread ones."""
 
+    # notification_user (user, -id) serves lookups by user: no second index to write.
     user = models.ForeignKey(
-        User, verbose_name=_("user"), on_delete=models.CASCADE, related_name="notifications"
+        User,
+        verbose_name=_("user"),
+        on_delete=models.CASCADE,
+        related_name="notifications",
+        db_index=False,
     )
+    # Never looked up by unit (only deleted with it, which is rare): no index to write.
     unit = models.ForeignKey(
-        BusinessUnit, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+        BusinessUnit,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_index=False,
     )
     kind = models.CharField(_("kind"), max_length=40)
     title = models.CharField(_("title"), max_length=200)

@@ -498,13 +498,18 @@ class HistoryKind(models.TextChoices):
 class LeadHistory(models.Model):
     """One change to a lead: from, to, who, when, why. Stage changes are ``kind=stage``."""
 
-    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="history")
-    unit = models.ForeignKey(BusinessUnit, on_delete=models.PROTECT, related_name="+")
+    # Indexed by leadhistory_lead / leadhistory_unit_kind (their first column): no
+    # separate foreign-key indexes, which every SLA sweep would also have to write.
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="history", db_index=False)
+    unit = models.ForeignKey(
+        BusinessUnit, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     kind = models.CharField(_("what"), max_length=10, choices=HistoryKind.choices)
     from_value = models.CharField(_("from"), max_length=100, blank=True)
     to_value = models.CharField(_("to"), max_length=100, blank=True)
+    # Not indexed: history is read by lead and unit; removing a user (rare) may scan it.
     actor = models.ForeignKey(
-        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
     )
     # "system", "SLA", "CRM" … when no person acted.
     actor_label = models.CharField(_("by"), max_length=150)
@@ -563,10 +568,13 @@ class FollowUp(models.Model):
 class SlaMiss(models.Model):
     """A clock that ran out: whose it was, which, when. Two in a month cut next month's share."""
 
-    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="sla_misses")
+    # lead and user are the first columns of slamiss_once / slamiss_user_month.
+    lead = models.ForeignKey(
+        Lead, on_delete=models.CASCADE, related_name="sla_misses", db_index=False
+    )
     unit = models.ForeignKey(BusinessUnit, on_delete=models.PROTECT, related_name="+")
     user = models.ForeignKey(
-        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
     )
     clock = models.CharField(_("clock"), max_length=15, choices=SlaClock.choices)
     due_at = models.DateTimeField(_("was due"))

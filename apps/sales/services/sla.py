@@ -35,7 +35,7 @@ from apps.sales.models import (
     Stage,
 )
 
-BATCH = 2000
+BATCH = 5000
 
 
 def working_hours(policy: SlaPolicy) -> WorkingHours:

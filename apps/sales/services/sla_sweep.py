@@ -174,16 +174,17 @@ WITH due AS (
                || round(extract(epoch FROM sla_due_at)) AS dedupe_key
     FROM acted WHERE late_user IS NOT NULL AND NOT recycles
     UNION ALL
-    SELECT u.user_id, a.unit_id, 'lead_recycled',
-           replace(%(t_recycled)s, %(name)s, a.contact_name), %(r_recycled)s,
-           replace(CASE WHEN u.user_id = a.sdr_id THEN %(u_sdr)s ELSE %(u_m)s END,
-                   %(id)s, a.id::text),
-           'recycled:' || a.id || ':' || round(extract(epoch FROM a.sla_due_at)) || ':'
-               || u.user_id
-    FROM acted a
-    CROSS JOIN LATERAL (SELECT DISTINCT x FROM unnest(ARRAY[a.owner_id, a.sdr_id]) AS x
-                        WHERE x IS NOT NULL) AS u(user_id)
-    WHERE a.recycles
+    SELECT owner_id, unit_id, 'lead_recycled',
+           replace(%(t_recycled)s, %(name)s, contact_name), %(r_recycled)s,
+           replace(%(u_m)s, %(id)s, id::text),
+           'recycled:' || id || ':' || round(extract(epoch FROM sla_due_at)) || ':' || owner_id
+    FROM acted WHERE recycles AND owner_id IS NOT NULL
+    UNION ALL
+    SELECT sdr_id, unit_id, 'lead_recycled',
+           replace(%(t_recycled)s, %(name)s, contact_name), %(r_recycled)s,
+           replace(%(u_sdr)s, %(id)s, id::text),
+           'recycled:' || id || ':' || round(extract(epoch FROM sla_due_at)) || ':' || sdr_id
+    FROM acted WHERE recycles AND sdr_id IS NOT NULL AND sdr_id IS DISTINCT FROM owner_id
 ), notices AS (
     INSERT INTO {NOTICE} (user_id, unit_id, kind, title, body, url, dedupe_key, created_at)
     SELECT a.user_id, a.unit_id, a.kind, left(a.title, 200), a.body, a.url, a.dedupe_key,
