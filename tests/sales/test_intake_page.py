@@ -95,3 +95,18 @@ def test_a_contact_of_another_group_is_not_found(client, world):
         == 404
     )
     assert Lead.objects.count() == 0
+
+
+def test_the_contact_page_offers_a_lead_to_people_who_work_leads(client, world):
+    contact = Contact.objects.create(group=world.group, name="殷离")
+    ContactUnit.objects.create(contact=contact, unit=world.a)
+    link = f'href="/sdr/leads/new/?contact={contact.pk}"'
+    client.force_login(world.admin)
+    assert link in client.get(f"/console/contacts/{contact.pk}/").content.decode()
+    client.force_login(world.marketer)
+    assert link not in client.get(f"/console/contacts/{contact.pk}/").content.decode()
+
+
+def test_the_queue_links_to_the_new_lead_page(client, world):
+    client.force_login(world.sdr)
+    assert 'href="/sdr/leads/new/"' in client.get("/sdr/").content.decode()
