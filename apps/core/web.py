@@ -18,6 +18,7 @@ from apps.core import selectors
 from apps.core.models import User
 from apps.core.navigation import nav_for
 from apps.core.roles import Surface
+from apps.core.scoping import visible_unit_ids
 
 
 def user_of(request: HttpRequest) -> User:
@@ -47,22 +48,26 @@ def surface_required(surface: str) -> Callable[..., Any]:
     return decorator
 
 
-def surfaces_required(*surfaces: str) -> Callable[..., Any]:
+def surfaces_required(
+    *surfaces: str, permission: str | None = None, label: Any = None
+) -> Callable[..., Any]:
     """Log in, then serve the page in the first of ``surfaces`` the user may open (a page
     for sales managers and marketers alike: the console for one, the lead queue for the
-    other); 403 when none."""
+    other); 403 when none, or when ``permission`` is held in no unit."""
 
     def decorator(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
         @login_required
         @wraps(view)
         def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-            mine = selectors.user_surfaces(user=user_of(request))  # type: ignore[arg-type]
+            user = user_of(request)
+            mine = selectors.user_surfaces(user=user)  # type: ignore[arg-type]
             surface = next((s for s in surfaces if s in mine), None)
-            if surface is None:
+            allowed = permission is None or user.is_superuser or visible_unit_ids(user, permission)
+            if surface is None or not allowed:
                 return render(
                     request,
                     "core/forbidden.html",
-                    {"surface": Surface(surfaces[0]).label},
+                    {"surface": label or Surface(surfaces[0]).label},
                     status=403,
                 )
             request.surface = surface  # type: ignore[attr-defined]

@@ -8,13 +8,10 @@ endpoint is "not found".
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import wraps
 from typing import Any
 
 from django import forms
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
@@ -26,8 +23,7 @@ from django.views.decorators.http import require_POST
 from apps.core.models import BusinessUnit
 from apps.core.pagination import InvalidCursor, KeysetPage, keyset_page
 from apps.core.roles import Surface
-from apps.core.selectors import user_surfaces
-from apps.core.web import page_units, surface_context, user_of
+from apps.core.web import page_units, surface_context, surfaces_required, user_of
 from apps.sales.selectors import crm as selectors
 from apps.sales.services import crm as services
 from apps.sales.services.webhooks import EVENTS
@@ -71,22 +67,11 @@ def _forbidden(request: HttpRequest) -> HttpResponse:
     return render(request, "core/forbidden.html", {"surface": _("Webhooks")}, status=403)
 
 
-def configure_required(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
-    """Log in; the console or the lead queue surface (sales managers work in the latter,
-    as on the sales setup page); ``sales.configure`` somewhere."""
-
-    @login_required
-    @wraps(view)
-    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        user = user_of(request)
-        surfaces = user_surfaces(user=user)
-        surface = next((s for s in (Surface.CONSOLE, Surface.SDR) if s in surfaces), None)
-        if surface is None or not selectors.configurable_unit_ids(user=user):
-            return _forbidden(request)
-        request.surface = surface  # type: ignore[attr-defined]
-        return view(request, *args, **kwargs)
-
-    return wrapped
+# The console or the lead queue (sales managers work in the latter, as on the sales setup
+# page); ``sales.configure`` somewhere.
+configure_required = surfaces_required(
+    Surface.CONSOLE, Surface.SDR, permission="sales.configure", label=gettext_lazy("Webhooks")
+)
 
 
 def _page(request: HttpRequest, qs: Any) -> KeysetPage[Any]:

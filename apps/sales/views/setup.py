@@ -10,25 +10,23 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from functools import wraps
 from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
 
 from apps.core.models import BusinessUnit
 from apps.core.roles import Surface
 from apps.core.scoping import visible_unit_ids
-from apps.core.selectors import user_surfaces
-from apps.core.web import page_units, surface_context, user_of
+from apps.core.web import page_units, surface_context, surfaces_required, user_of
 from apps.core.workcalendar import calendar_days_from, calendar_years, years_without_data
 from apps.nurture.models import Tier
 from apps.sales.forms import (
@@ -51,28 +49,9 @@ CONFIGURE = "sales.configure"
 TABS = ("policy", "teams", "rules", "calendar")
 
 
-def _surface_for(user: Any) -> str | None:
-    surfaces = user_surfaces(user=user)
-    for surface in (Surface.CONSOLE, Surface.SDR):
-        if surface in surfaces:
-            return str(surface)
-    return None
-
-
-def setup_required(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
-    """Log in; the console or the lead queue surface; ``sales.configure`` somewhere."""
-
-    @login_required
-    @wraps(view)
-    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        user = user_of(request)
-        surface = _surface_for(user)
-        if surface is None or not (user.is_superuser or visible_unit_ids(user, CONFIGURE)):
-            return render(request, "core/forbidden.html", {"surface": _("Sales setup")}, status=403)
-        request.surface = surface  # type: ignore[attr-defined]
-        return view(request, *args, **kwargs)
-
-    return wrapped
+setup_required = surfaces_required(
+    Surface.CONSOLE, Surface.SDR, permission=CONFIGURE, label=gettext_lazy("Sales setup")
+)
 
 
 def _units(request: HttpRequest) -> list[BusinessUnit]:
