@@ -26,21 +26,13 @@ def database_url(name: str | None = None) -> str:
     return f"postgresql://{user}:{password}@{host}:{db.get('PORT') or 5432}/{dbname}"
 
 
-@contextmanager
-def worker_running(*, purge: bool = False) -> Iterator[None]:
-    """A real `celery worker` process on the real broker, consuming this run's queue.
-
-    ``purge`` first drops tasks earlier tests left in the queue, so they cannot run ahead
-    of the test's own.
-    """
+def start_worker(hostname: str) -> subprocess.Popen[bytes]:
+    """A real ``celery worker`` process (solo pool: one task at a time) on the real broker,
+    consuming this run's queue, as ``hostname``."""
     from django.conf import settings
 
-    from apps.core.health import worker_status
     from config.celery import app
 
-    if purge:
-        with app.connection_for_write() as conn:
-            conn.default_channel.queue_purge(app.conf.task_default_queue)
     env = {
         **os.environ,
         "LEADLOOP_TESTING": "1",
@@ -48,7 +40,7 @@ def worker_running(*, purge: bool = False) -> Iterator[None]:
         "REDIS_URL": settings.REDIS_URL,
         "DATABASE_URL": database_url(),
     }
-    process = subprocess.Popen(
+    return subprocess.Popen(
         [
             sys.executable,
             "-m",
@@ -63,13 +55,37 @@ def worker_running(*, purge: bool = False) -> Iterator[None]:
             "--loglevel",
             "WARNING",
             "--hostname",
-            f"test-{settings.TEST_RUN}@%h",
+            hostname,
             "-Q",
             app.conf.task_default_queue,
         ],
         env=env,
         cwd=settings.BASE_DIR,
     )
+
+
+def purge_queue() -> None:
+    """Drop tasks earlier tests left in this run's queue."""
+    from config.celery import app
+
+    with app.connection_for_write() as conn:
+        conn.default_channel.queue_purge(app.conf.task_default_queue)
+
+
+@contextmanager
+def worker_running(*, purge: bool = False) -> Iterator[None]:
+    """A real `celery worker` process on the real broker, consuming this run's queue.
+
+    ``purge`` first drops tasks earlier tests left in the queue, so they cannot run ahead
+    of the test's own.
+    """
+    from django.conf import settings
+
+    from apps.core.health import worker_status
+
+    if purge:
+        purge_queue()
+    process = start_worker(f"test-{settings.TEST_RUN}@%h")
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

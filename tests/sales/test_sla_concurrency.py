@@ -9,9 +9,7 @@ threads with their own database connections run the sweep at the same moment.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -28,7 +26,7 @@ from apps.core.models import Notification
 from apps.sales.models import Lead, LeadHistory, SlaMiss, Stage
 from apps.sales.services import leads as services
 from apps.sales.services import sla
-from tests.support import database_url
+from tests.support import purge_queue, start_worker
 
 N = 50
 
@@ -101,45 +99,12 @@ def _workers_running(count: int) -> Iterator[None]:
     each) consuming this run's queue; like ``tests.support.worker_running``."""
     from django.conf import settings
 
-    from config.celery import app
-
-    with app.connection_for_write() as conn:
-        conn.default_channel.queue_purge(app.conf.task_default_queue)
-    env = {
-        **os.environ,
-        "LEADLOOP_TESTING": "1",
-        "LEADLOOP_TEST_RUN": settings.TEST_RUN,
-        "REDIS_URL": settings.REDIS_URL,
-        "DATABASE_URL": database_url(),
-    }
+    purge_queue()
     names = {f"sla-{i}-{settings.TEST_RUN}@localhost" for i in range(count)}
     with ExitStack() as stack:
         processes = []
         for name in sorted(names):
-            process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "config",
-                    "worker",
-                    "--pool",
-                    "solo",
-                    "--prefetch-multiplier",
-                    "1",
-                    "--without-mingle",
-                    "--without-gossip",
-                    "--loglevel",
-                    "WARNING",
-                    "--hostname",
-                    name,
-                    "-Q",
-                    app.conf.task_default_queue,
-                ],
-                env=env,
-                cwd=settings.BASE_DIR,
-            )
+            process = start_worker(name)
             processes.append(process)
 
             def stop(p: subprocess.Popen[bytes] = process) -> None:
