@@ -205,7 +205,7 @@ def _bulk_leads(world, owner, count: int) -> None:
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("count", [3, 60])
+@pytest.mark.parametrize("count", [3, 60, 100])
 def test_my_leads_and_inbox_cost_a_fixed_number_of_queries(world, django_assert_num_queries, count):
     _bulk_leads(world, world.sales, count)
     _handed(world)

@@ -291,7 +291,7 @@ QUEUE_QUERIES = 6
 LEAD_PAGE_QUERIES = 22
 
 
-def test_the_queue_costs_the_same_at_3_and_60_leads(world, django_assert_num_queries):
+def test_the_queue_costs_the_same_at_3_60_and_100_leads(world, django_assert_num_queries):
     for i in range(3):
         make_lead(world, f"Q{i}", sdr=world.sdr, temperature="hot", due_in=i * H)
     sdr = signed_in(world.sdr)
@@ -306,6 +306,11 @@ def test_the_queue_costs_the_same_at_3_and_60_leads(world, django_assert_num_que
     with django_assert_num_queries(QUEUE_QUERIES):
         second = sdr.get(f"/sdr/?cursor={cursor}", **EN)
     assert (len(names(first.text)), len(names(second.text))) == (50, 10)
+    for i in range(40):
+        make_lead(world, f"S{i}", sdr=world.sdr, temperature="cold", due_in=i * H)
+    with django_assert_num_queries(QUEUE_QUERIES):
+        at_100 = sdr.get("/sdr/", **EN)
+    assert len(names(at_100.text)) == 50
 
 
 def test_the_queue_costs_the_same_at_100000_leads(world, django_assert_num_queries):
