@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -147,3 +148,16 @@ def scaling_checks(
         ),
         (f"{surface}: no COUNT( queries ({count_queries} found)", count_queries == 0),
     ]
+
+
+def log(message: str) -> None:
+    """Progress for the person running the bench (stderr, so the table stays clean)."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def human(n: int) -> str:
+    """10000 -> "10k", 1000000 -> "1M", anything else with thousands separators."""
+    for size, suffix in ((1_000_000, "M"), (1_000, "k")):
+        if n >= size and n % size == 0:
+            return f"{n // size}{suffix}"
+    return f"{n:,}"

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.report import Result, Row
+from bench.report import Result, Row, log
 
 NAME = "collector"
 DESCRIPTION = (
@@ -113,10 +113,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--path", default="/api/v1/collect", help="the collector's path")
     parser.add_argument("--skip-processing", action="store_true", help="measure the intake only")
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 # --- Servers ----------------------------------------------------------------------------

@@ -22,13 +22,12 @@ from __future__ import annotations
 import argparse
 import csv
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from bench.report import Result, Row
+from bench.report import Result, Row, human, log
 
 NAME = "contacts_import"
 DESCRIPTION = (
@@ -62,17 +61,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--batch-size", type=int, default=0, help="rows per import batch (default: the service's)"
     )
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def human(n: int) -> str:
-    for size, suffix in ((1_000_000, "M"), (1_000, "k")):
-        if n >= size and n % size == 0:
-            return f"{n // size}{suffix}"
-    return f"{n:,}"
 
 
 def write_file(path: Path, first: int, rows: int) -> None:

@@ -10,13 +10,12 @@ three cost the same, with the same number of queries and never a ``COUNT(*)``.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from bench.report import Result, Row, scaling_checks
+from bench.report import Result, Row, human, log, scaling_checks
 
 if TYPE_CHECKING:
     from django.test import Client
@@ -41,18 +40,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="print EXPLAIN ANALYZE of each list query (always done when the target is missed)",
     )
-
-
-def human(n: int) -> str:
-    """10000 -> "10k", 1000000 -> "1M"."""
-    for size, suffix in ((1_000_000, "M"), (1_000, "k")):
-        if n >= size and n % size == 0:
-            return f"{n // size}{suffix}"
-    return f"{n:,}"
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 @dataclass(frozen=True)

@@ -27,13 +27,12 @@ import argparse
 import datetime as dt
 import random
 import statistics
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from bench.report import Result, Row
+from bench.report import Result, Row, log
 
 if TYPE_CHECKING:
     from apps.core.models import BusinessUnit
@@ -105,10 +104,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--load-only", action="store_true", help="load (or check) the data, then stop"
     )
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 # --- Data ------------------------------------------------------------------------------------

@@ -35,13 +35,12 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from bench.report import Result, Row
+from bench.report import Result, Row, human, log
 
 if TYPE_CHECKING:
     from apps.core.models import BusinessUnit
@@ -72,17 +71,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--load-only", action="store_true", help="load the data (or check it is there) and stop"
     )
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def human(n: int) -> str:
-    for size, suffix in ((1_000_000, "M"), (1_000, "k")):
-        if n >= size and n % size == 0:
-            return f"{n // size}{suffix}"
-    return f"{n:,}"
 
 
 @dataclass(frozen=True)
