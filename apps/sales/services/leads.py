@@ -15,7 +15,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import CharField, Func, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -56,9 +56,18 @@ def _locked(lead: Lead) -> Lead:
 
 
 def company_key(name: str) -> str:
-    """Company names compared the way people type them: case, spaces and the usual legal
-    suffix punctuation do not matter."""
-    return "".join(name.split()).casefold().replace("（", "(").replace("）", ")")
+    """Company names compared the way people type them: case, spaces (full-width too) and
+    full-width brackets do not matter. ``CompanyKey`` is the same rule in SQL."""
+    return "".join(name.split()).lower().replace("（", "(").replace("）", ")")
+
+
+class CompanyKey(Func):  # type: ignore[misc]
+    """``company_key`` in SQL, so a lookup is one query, not a loop over a unit's deals."""
+
+    template = (
+        "lower(translate(regexp_replace(%(expressions)s, '[[:space:]　]+', '', 'g'), '（）', '()'))"
+    )
+    output_field = CharField()
 
 
 # --- Opening a lead -------------------------------------------------------------------------
@@ -82,10 +91,12 @@ def _open_opportunity(unit_id: int, contact: Contact, external_id: str | None) -
         match |= Q(external_id=external_id)
     found = qs.filter(match).order_by("id").first()
     if found is None and contact.company_name.strip():
-        key = company_key(contact.company_name)
-        for opp in qs.exclude(company_name="").only("id", "company_name", "owner_id", "name"):
-            if company_key(opp.company_name) == key:
-                return opp
+        found = (
+            qs.annotate(company_key=CompanyKey("company_name"))
+            .filter(company_key=company_key(contact.company_name))
+            .order_by("id")
+            .first()
+        )
     return found
 
 
@@ -100,16 +111,15 @@ def _existing_customer(unit_id: int, contact: Contact) -> str:
         .exists()
     ):
         return _("An earlier lead of this contact became a customer.")
-    if contact.company_name.strip():
-        key = company_key(contact.company_name)
-        won = (
-            Opportunity.objects.dangerously_unscoped()
-            .filter(unit_id=unit_id, stage=Opportunity.Stage.WON)
-            .exclude(company_name="")
-            .values_list("company_name", flat=True)
-        )
-        if any(company_key(name) == key for name in won.iterator()):
-            return _("%(company)s is already a customer.") % {"company": contact.company_name}
+    if (
+        contact.company_name.strip()
+        and Opportunity.objects.dangerously_unscoped()
+        .filter(unit_id=unit_id, stage=Opportunity.Stage.WON)
+        .annotate(company_key=CompanyKey("company_name"))
+        .filter(company_key=company_key(contact.company_name))
+        .exists()
+    ):
+        return _("%(company)s is already a customer.") % {"company": contact.company_name}
     return ""
 
 
