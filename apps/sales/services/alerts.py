@@ -44,10 +44,8 @@ def channels_of(user_ids: set[int]) -> dict[int, tuple[dict[str, list[str]], str
 
 
 def lead_url(lead_id: int, *, mobile: bool = False) -> str:
-    try:
-        return reverse("sales:m-lead" if mobile else "sales:sdr-lead", args=[lead_id])
-    except Exception:  # noqa: BLE001 - the pages may not be wired in a partial install
-        return ""
+    """The lead's page on the phone (salespeople) or in the lead queue (SDRs)."""
+    return reverse("sales:m-lead" if mobile else "sales:sdr-lead", args=[lead_id])
 
 
 def alerts_send(alerts: Sequence[AlertIn]) -> int:

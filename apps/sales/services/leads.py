@@ -24,6 +24,7 @@ from apps.contacts.services.activities import ActivityIn, activities_record
 from apps.core.models import BusinessUnit
 from apps.sales.models import (
     BANT_FIELDS,
+    TEMPERATURE_RANK,
     AssignmentRule,
     Authority,
     FollowUp,
@@ -263,8 +264,10 @@ def lead_open(
 
 
 def _warmer(new: str, old: str) -> bool:
-    order = ("cold", "warm", "high_value", "hot")
-    return order.index(new) > order.index(old) if new in order and old in order else False
+    # TEMPERATURE_RANK: the queue's order, hottest lowest.
+    if new not in TEMPERATURE_RANK or old not in TEMPERATURE_RANK:
+        return False
+    return TEMPERATURE_RANK[new] < TEMPERATURE_RANK[old]
 
 
 def _set_sdr(lead: Lead, user_id: int, *, actor: Any, now: dt.datetime, label: str = "") -> None:

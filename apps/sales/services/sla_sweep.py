@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection, transaction
-from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext as _
 
 from apps.contacts.models import Contact
@@ -41,6 +40,7 @@ from apps.sales.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
+from apps.sales.services.alerts import lead_url
 
 NAME = "⟪name⟫"
 ID = "987654321"
@@ -53,13 +53,6 @@ class BatchResult:
     returned: int = 0
     deliveries: int = 0
     webhooks: int = 0
-
-
-def _url(name: str) -> str:
-    try:
-        return reverse(name, args=[int(ID)])
-    except NoReverseMatch:
-        return ""
 
 
 def _texts() -> dict[str, str]:
@@ -76,8 +69,9 @@ def _texts() -> dict[str, str]:
         "l_accept": labels[SlaClock.ACCEPT],
         "l_sql_decision": labels[SlaClock.SQL_DECISION],
         "l_follow_up": labels[SlaClock.FOLLOW_UP],
-        "u_sdr": _url("sales:sdr-lead"),
-        "u_m": _url("sales:m-lead"),
+        # Built once per batch with a stand-in id, which SQL replaces with each lead's.
+        "u_sdr": lead_url(int(ID)),
+        "u_m": lead_url(int(ID), mobile=True),
         "name": NAME,
         "id": ID,
     }
