@@ -116,12 +116,9 @@ def _holiday_calendar(request: pytest.FixtureRequest) -> Any:
     if transactional or marker or "db" in request.fixturenames:
         request.getfixturevalue("transactional_db" if transactional else "db")
         from apps.core.models import CalendarDay
-        from apps.core.workcalendar import statutory_rows
+        from apps.core.workcalendar import seed_statutory
 
         if not CalendarDay.objects.filter(source="chinesecalendar").exists():
-            CalendarDay.objects.bulk_create(
-                CalendarDay(date=d, is_workday=w, name=n, source="chinesecalendar")
-                for d, w, n in statutory_rows()
-            )
+            seed_statutory(CalendarDay)
     yield
     forget_calendar()

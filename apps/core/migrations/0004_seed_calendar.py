@@ -4,17 +4,9 @@ from django.db import migrations
 
 
 def seed(apps, schema_editor):
-    from apps.core.workcalendar import statutory_rows
+    from apps.core.workcalendar import seed_statutory
 
-    CalendarDay = apps.get_model("core", "CalendarDay")
-    known = set(CalendarDay.objects.values_list("date", flat=True))
-    CalendarDay.objects.bulk_create(
-        [
-            CalendarDay(date=day, is_workday=workday, name=name, source="chinesecalendar")
-            for day, workday, name in statutory_rows()
-            if day not in known
-        ]
-    )
+    seed_statutory(apps.get_model("core", "CalendarDay"))
 
 
 def unseed(apps, schema_editor):
