@@ -253,10 +253,7 @@ def lead_open(
     if sdr is not None:
         _set_sdr(lead, sdr.pk, actor=actor, now=now)
     elif lead.stage in (Stage.MAL, Stage.MIL, Stage.MQL):
-        routed = assignment.route(lead, AssignmentRule.Role.SDR, policy=policy, now=now)
-        if routed.user_id:
-            _set_sdr(lead, routed.user_id, actor=None, now=now, label=_("assignment rule"))
-            assignment.record(lead, routed, AssignmentRule.Role.SDR, now)
+        _route_sdr(lead, policy=policy, now=now)
     sla.clock_restart(lead, policy=policy, now=now)
     lead.save()
     webhooks.emit_lead_event(lead, "lead.created")
@@ -286,6 +283,14 @@ def _set_sdr(lead: Lead, user_id: int, *, actor: Any, now: dt.datetime, label: s
                 dedupe_key=f"assigned:{lead.pk}:sdr:{user_id}:{now.timestamp():.0f}",
             )
         )
+
+
+def _route_sdr(lead: Lead, *, policy: SlaPolicy, now: dt.datetime) -> None:
+    """The unit's SDR rules pick the lead's SDR (recorded for round robin); none: unassigned."""
+    routed = assignment.route(lead, AssignmentRule.Role.SDR, policy=policy, now=now)
+    if routed.user_id:
+        _set_sdr(lead, routed.user_id, actor=None, now=now, label=_("assignment rule"))
+        assignment.record(lead, routed, AssignmentRule.Role.SDR, now)
 
 
 def _set_owner(
@@ -656,10 +661,7 @@ def lead_hand_to_unit(
     lead.sdr = None
     history_add(lead, HistoryKind.UNIT, old, unit.pk, actor=actor, reason=reason, at=now)
     policy = policy_for(unit.pk)
-    routed = assignment.route(lead, AssignmentRule.Role.SDR, policy=policy, now=now)
-    if routed.user_id:
-        _set_sdr(lead, routed.user_id, actor=None, now=now, label=_("assignment rule"))
-        assignment.record(lead, routed, AssignmentRule.Role.SDR, now)
+    _route_sdr(lead, policy=policy, now=now)
     sla.clock_restart(lead, policy=policy, now=now)
     lead.save()
     webhooks.emit_lead_event(lead, "lead.assigned", {"unit": unit.pk})
